@@ -1,0 +1,1 @@
+"""What the bot does with the world: config, Slack, console, CLI, scheduler, rendering, adapters."""

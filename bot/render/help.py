@@ -1,0 +1,34 @@
+"""The help listing, for Slack and the console."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from bot.render import Blocks, blocks_for, text_for
+
+
+class HelpEntry(BaseModel):
+    usage: str
+    summary: str
+
+
+class HelpListing(BaseModel):
+    command: str
+    entries: list[HelpEntry]
+
+
+@blocks_for(HelpListing)
+def help_blocks(listing: HelpListing) -> Blocks:
+    lines = "\n".join(f"`{listing.command} {entry.usage}` — {entry.summary}" for entry in listing.entries)
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": "bizra — release ChatOps for NODE0"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": lines}},
+    ]
+
+
+@text_for(HelpListing)
+def help_text(listing: HelpListing) -> str:
+    width = max(len(entry.usage) for entry in listing.entries) + len(listing.command) + 1
+    lines = ["bizra — release ChatOps for NODE0", ""]
+    lines += [f"  {listing.command + ' ' + entry.usage:<{width}}  {entry.summary}" for entry in listing.entries]
+    return "\n".join(lines)

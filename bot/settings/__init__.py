@@ -1,0 +1,1 @@
+"""Config sections, one module each, composed into `bot.config.BizraConfig`."""

@@ -1,0 +1,26 @@
+"""Shared fixtures. Real credentials never reach a test: SLACK_* and KUBECONFIG are cleared."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.slack import SlackRecorder
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("SLACK_") or name in ("KUBECONFIG", "BIZRA_CONFIG", "PORT", "HOST"):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def slack_recorder() -> Iterator[SlackRecorder]:
+    recorder = SlackRecorder().start()
+    try:
+        yield recorder
+    finally:
+        recorder.stop()

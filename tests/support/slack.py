@@ -1,0 +1,213 @@
+"""Slack as the tests see it: a recording Web API server, and requests signed like Slack's.
+
+The recorder listens on 127.0.0.1 (port 0) and answers every Web API method and every
+`response_url` post, keeping what it received so tests can poll for it. Tests point the bot's
+`SLACK_API_URL` at `recorder.api_url` and give commands `response_url=recorder.response_url(...)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Recorded:
+    path: str
+    method: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    raw: bytes = b""
+
+    @property
+    def api_method(self) -> str:
+        return self.path.removeprefix("/api/").split("?")[0]
+
+
+@dataclass
+class SlackRecorder:
+    requests: list[Recorded] = field(default_factory=list)
+    # Per Web API method: a function returning (status, headers, body) to override the default "ok".
+    overrides: dict[str, Callable[[Recorded], tuple[int, dict[str, str], dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ts: int = 0
+
+    def start(self) -> SlackRecorder:
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                recorded = Recorded(
+                    path=self.path, method="POST", headers=dict(self.headers), body=_decode(raw, self.headers), raw=raw
+                )
+                status, headers, body = recorder._answer(recorded)
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_PUT = do_POST
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def base(self) -> str:
+        assert self._server
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base + "/api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        return f"{self.base}/response/{name}"
+
+    def _answer(self, recorded: Recorded) -> tuple[int, dict[str, str], Any]:
+        with self._lock:
+            self.requests.append(recorded)
+            self._ts += 1
+            ts = f"{int(time.time())}.{self._ts:06d}"
+        if recorded.path.startswith("/response/"):
+            return 200, {"Content-Type": "text/plain"}, b"ok"
+        override = self.overrides.get(recorded.api_method)
+        if override:
+            return override(recorded)
+        body: dict[str, Any] = {"ok": True, "ts": ts, "channel": recorded.body.get("channel", "C0")}
+        if recorded.api_method == "auth.test":
+            body.update(user_id="UBOT", bot_id="BBOT", team_id="T0", user="bizra", team="test")
+        if recorded.api_method == "files.getUploadURLExternal":
+            body.update(upload_url=f"{self.base}/upload/{self._ts}", file_id=f"F{self._ts}")
+        if recorded.api_method == "files.completeUploadExternal":
+            body.update(files=[{"id": "F1", "title": "chart"}])
+        return 200, {"Content-Type": "application/json"}, body
+
+    # What the tests read.
+    def calls(self, method: str | None = None, *, path_prefix: str | None = None) -> list[Recorded]:
+        with self._lock:
+            found = list(self.requests)
+        if method is not None:
+            found = [r for r in found if r.api_method == method]
+        if path_prefix is not None:
+            found = [r for r in found if r.path.startswith(path_prefix)]
+        return found
+
+    def responses(self, name: str = "cmd") -> list[Recorded]:
+        return self.calls(path_prefix=f"/response/{name}")
+
+    def wait_for(
+        self, predicate: Callable[[list[Recorded]], bool], *, timeout: float = 10.0, what: str = "a request"
+    ) -> list[Recorded]:
+        """Poll until `predicate(all requests)` holds; fail with what was received instead."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            snapshot = self.calls()
+            if predicate(snapshot):
+                return snapshot
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}; received: {[r.path for r in self.calls()]}")
+
+
+def _decode(raw: bytes, headers: Any) -> dict[str, Any]:
+    kind = headers.get("Content-Type", "")
+    text = raw.decode("utf-8", "replace")
+    if "json" in kind:
+        try:
+            return json.loads(text or "{}")
+        except json.JSONDecodeError:
+            return {"_raw": text}
+    if "form" in kind:
+        parsed = dict(urllib.parse.parse_qsl(text))
+        for key in ("blocks", "attachments"):
+            if key in parsed:
+                with contextlib.suppress(json.JSONDecodeError):
+                    parsed[key] = json.loads(parsed[key])
+        return parsed
+    return {"_raw": text}
+
+
+def sign(secret: str, body: str, *, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack would send: v0 HMAC-SHA256 over `v0:{timestamp}:{body}`."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def slash_command_body(text: str, *, response_url: str, user_id: str = "U123", channel_id: str = "C123",
+                       command: str = "/bizra", user_name: str = "alice") -> str:
+    return urllib.parse.urlencode(
+        {
+            "token": "unused",
+            "team_id": "T0",
+            "team_domain": "bizra",
+            "channel_id": channel_id,
+            "channel_name": "release",
+            "user_id": user_id,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": "A0",
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def block_action_body(*, action_id: str, value: str, user_id: str, response_url: str, channel_id: str = "C123",
+                      message_ts: str = "1700000000.000100", thread_ts: str | None = None) -> str:
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "team": {"id": "T0", "domain": "bizra"},
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower()},
+        "api_app_id": "A0",
+        "token": "unused",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id},
+        "trigger_id": "1.2.3",
+        "channel": {"id": channel_id, "name": "release"},
+        "message": {"ts": message_ts, "type": "message", "text": "", **({"thread_ts": thread_ts} if thread_ts else {})},
+        "response_url": response_url,
+        "actions": [
+            {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": str(time.time())}
+        ],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def post(url: str, body: str, headers: dict[str, str], *, timeout: float = 10.0) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
