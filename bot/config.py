@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.settings.access import AccessSettings
+from bot.settings.canary import CanarySettings
 from bot.settings.gates import GatesSettings
 from bot.settings.release import ReleaseSettings
 from bot.settings.slack import SlackSettings
@@ -32,6 +33,7 @@ class BizraConfig(BaseModel):
     gates: GatesSettings = Field(default_factory=GatesSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     release: ReleaseSettings = Field(default_factory=ReleaseSettings)
+    canary: CanarySettings = Field(default_factory=CanarySettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
