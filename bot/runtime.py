@@ -24,7 +24,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     surface: str = "slack"
     _services: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Re-entrant: a factory may build the services it depends on (the Slack poster builds the WebClient).
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def service(self, name: str, factory: Callable[[], T]) -> T:
         """One shared instance per name, created on first use (thread-safe)."""

@@ -22,6 +22,8 @@ StartResponse = Callable[..., Any]
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of Slack requests would be reset.
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):

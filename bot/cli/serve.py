@@ -23,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
     if runtime.secrets.slack_signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set in the environment; Slack requests cannot be verified.")
     app = build_app(runtime)
+    from bot.scheduler import start_scheduler
+
+    start_scheduler(runtime)  # the SLO watch (issue 3)
     server = HttpServer(app, host=runtime.secrets.host, port=runtime.secrets.port)
     if runtime.secrets.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

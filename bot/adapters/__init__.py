@@ -1,0 +1,1 @@
+"""Adapters that implement the ports of `commands/`: Kubernetes, Prometheus, the pager."""

@@ -1,0 +1,141 @@
+"""Prometheus as the SLO watch's `MetricsSource`: one instant query per SLO per evaluation.
+
+What flows through: an `SloDefinition` and the rate window go in as one PromQL expression (a
+vector; several series are judged by their worst value in `commands.slo`); a `Reading` comes out.
+Every failure (unreachable, HTTP or PromQL error, timeout, an unexpected answer) becomes a
+`Reading` with the reason, so the SLO is UNKNOWN and never OK. Burn-rate SLOs ask for their value
+and their bad-event ratio over every burn window in that same single query, told apart by a
+`bizra_window` label. Range queries feed the charts.
+
+The client's own retries are switched off: a retry with backoff would hold a scheduled evaluation
+for tens of seconds, and the next tick asks again anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from bot.runtime import Runtime
+from bot.settings.slo import PrometheusSettings
+from commands.burn_rate import BurnRatePolicy
+from commands.slo import Paging, Reading, SloDefinition
+
+log = logging.getLogger(__name__)
+
+WINDOW_LABEL = "bizra_window"
+VALUE_WINDOW = "value"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart: (time, value) points; NaN points are gaps."""
+
+    labels: dict[str, str]
+    points: list[tuple[datetime, float]]
+
+
+def _float(raw: Any) -> float:
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _label(expression: str, window: str) -> str:
+    return f'label_replace({expression}, "{WINDOW_LABEL}", "{window}", "", "")'
+
+
+class PrometheusSource:
+    def __init__(self, settings: PrometheusSettings, *, burn_policy: BurnRatePolicy | None = None) -> None:
+        self._settings = settings
+        self._burn = burn_policy or BurnRatePolicy()
+        headers: dict[str, str] = {}
+        auth: tuple[str, str] | None = None
+        if settings.bearer_token_env:
+            token = os.environ.get(settings.bearer_token_env)
+            if not token:
+                raise RuntimeError(f"slo.prometheus.bearer_token_env names {settings.bearer_token_env}, "
+                                   "which is not set in the environment")
+            headers["Authorization"] = f"Bearer {token}"
+        if settings.basic_auth_user and settings.basic_auth_password_env:
+            password = os.environ.get(settings.basic_auth_password_env)
+            if password is None:
+                raise RuntimeError(f"slo.prometheus.basic_auth_password_env names "
+                                   f"{settings.basic_auth_password_env}, which is not set in the environment")
+            auth = (settings.basic_auth_user, password)
+        session = requests.Session()
+        session.verify = settings.ca_file or settings.verify_tls
+        self._client = PrometheusConnect(url=settings.url, headers=headers or None, auth=auth, session=session,
+                                         retry=Retry(total=0, raise_on_status=False),
+                                         timeout=settings.timeout_seconds)  # type: ignore[arg-type]
+
+    @property
+    def url(self) -> str:
+        return self._settings.url
+
+    def query_for(self, slo: SloDefinition, *, window: str) -> str:
+        """The single expression sent for this SLO."""
+        if slo.paging is not Paging.BURN_RATE:
+            return slo.promql(window)
+        parts = [_label(slo.promql(window), VALUE_WINDOW)]
+        parts += [_label(slo.bad_ratio_promql(w), w) for w in self._burn.windows()]
+        return " or ".join(parts)
+
+    def _failure(self, exc: Exception) -> str:
+        if isinstance(exc, requests.Timeout):
+            return f"Prometheus at {self.url} did not answer within {self._settings.timeout_seconds:g}s"
+        if isinstance(exc, requests.ConnectionError):
+            return f"Prometheus at {self.url} is unreachable"
+        if isinstance(exc, PrometheusApiClientException):
+            return f"Prometheus at {self.url} answered with an error: {str(exc)[:300]}"
+        return f"reading Prometheus at {self.url} failed: {type(exc).__name__}: {str(exc)[:300]}"
+
+    def read(self, slo: SloDefinition, *, window: str, at: datetime) -> Reading:
+        """Prometheus's latest value for the SLO (`at` is the evaluation's logical time, for the caller)."""
+        try:
+            result = self._client.custom_query(self.query_for(slo, window=window))
+        except Exception as exc:  # every failure is UNKNOWN with its reason, never OK
+            reason = self._failure(exc)
+            log.warning("SLO %s: %s", slo.name, reason)
+            return Reading(error=reason)
+        if not isinstance(result, list):
+            return Reading(error=f"Prometheus at {self.url} gave an unexpected answer (not a vector)")
+        values: list[float] = []
+        windows: dict[str, float] = {}
+        for item in result:
+            value = _float((item.get("value") or [None, None])[1])
+            window_label = (item.get("metric") or {}).get(WINDOW_LABEL)
+            if slo.paging is Paging.BURN_RATE and window_label != VALUE_WINDOW:
+                if window_label and not math.isnan(value):
+                    windows[window_label] = value
+                continue
+            values.append(value)
+        return Reading(values=values, windows=windows)
+
+    def range(self, slo: SloDefinition, *, window: str, start: datetime, end: datetime,
+              points: int = 120) -> list[Series]:
+        """The SLO's value over [start, end] (for charts); an empty list when Prometheus has nothing."""
+        step = max(1, int((end - start) / timedelta(seconds=1) / points))
+        result = self._client.custom_query_range(slo.promql(window), start_time=start, end_time=end, step=f"{step}s")
+        return [
+            Series(labels=dict(item.get("metric") or {}),
+                   points=[(datetime.fromtimestamp(float(t), tz=start.tzinfo), _float(v))
+                           for t, v in item.get("values") or []])
+            for item in result or []
+        ]
+
+
+def prometheus(runtime: Runtime) -> PrometheusSource:
+    """The shared source for this runtime (built on first use from `slo.prometheus`)."""
+    settings = runtime.config.slo
+    return runtime.service("slo.prometheus", lambda: PrometheusSource(settings.prometheus,
+                                                                       burn_policy=settings.burn_rate))

@@ -1,0 +1,196 @@
+"""The rollback procedure: plan (what would change), then execute (patch by digest, follow the rollout).
+
+Planning only reads: it resolves the last stable image (commands/last_stable.py), reads what the
+Deployment runs now, and returns the exact change for a person to confirm, or a refusal saying
+what to do. Executing sets the one container's image, conditioned on the image that was shown,
+then polls the Deployment on the injected clock until the rollout is healthy
+(observedGeneration >= generation, updated == available == desired) or the deadline passes. Time
+to recovery is measured from the command to the healthy rollout. Posting, storing and writing
+the incident bundle are the caller's (bot/handlers/rollback.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from commands.cluster import Cluster, ClusterError, ClusterErrorKind, DeploymentState
+from commands.last_stable import LastStableRefused, ReleaseTarget, StableHistory, resolve_last_stable
+from commands.ports import Clock
+
+
+class RollbackPlan(BaseModel):
+    """The change a confirmation shows; executing it changes exactly this."""
+
+    id: str
+    namespace: str
+    deployment: str
+    container: str
+    current_image: str
+    target_image: str
+    source: str
+    source_detail: str
+    reason: str
+    requested_by: str
+    channel: str
+    requested_at: datetime
+    expires_at: datetime
+
+
+class RollbackRefused(BaseModel):
+    """Nothing was changed; `reason` says why and `what_to_do` what the person can do."""
+
+    reason: str
+    what_to_do: str = ""
+
+
+class RolloutProgress(BaseModel):
+    at: datetime
+    elapsed_seconds: float
+    generation: int
+    observed_generation: int
+    desired: int
+    updated: int
+    available: int
+    ready: int
+
+    @classmethod
+    def of(cls, state: DeploymentState, *, at: datetime, since: datetime) -> RolloutProgress:
+        return cls(at=at, elapsed_seconds=(at - since).total_seconds(), generation=state.generation,
+                   observed_generation=state.observed_generation, desired=state.desired_replicas,
+                   updated=state.updated_replicas, available=state.available_replicas, ready=state.ready_replicas)
+
+    def key(self) -> tuple[int, int, int, int, int, int]:
+        return (self.generation, self.observed_generation, self.desired, self.updated, self.available, self.ready)
+
+
+class RollbackOutcome(StrEnum):
+    RECOVERED = "recovered"
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
+    NOT_APPLIED = "not_applied"
+
+
+class RollbackResult(BaseModel):
+    plan: RollbackPlan
+    outcome: RollbackOutcome
+    confirmed_by: str
+    confirmed_at: datetime
+    finished_at: datetime
+    # From the command (plan.requested_at) to the healthy rollout; None when it never got healthy.
+    time_to_recovery_seconds: float | None = None
+    # From the confirmation click to the healthy rollout (how long the cluster took).
+    rollout_seconds: float | None = None
+    message: str
+    image_after: str | None = None
+    progress: list[RolloutProgress] = Field(default_factory=list)
+    bundle_path: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+def plan_rollback(*, cluster: Cluster, history: StableHistory, target: ReleaseTarget, now: datetime,
+                  expires_in: timedelta, plan_id: str, reason: str, requested_by: str,
+                  channel: str) -> RollbackPlan | RollbackRefused:
+    """Resolve the target and read the current image; reads only. ClusterError becomes a refusal."""
+    try:
+        stable = resolve_last_stable(history=history, cluster=cluster, target=target)
+        if isinstance(stable, LastStableRefused):
+            return RollbackRefused(reason=stable.reason, what_to_do=stable.what_to_do)
+        current = cluster.read_deployment(namespace=target.namespace, name=target.deployment)
+    except ClusterError as exc:
+        return RollbackRefused(reason=str(exc), what_to_do="Nothing was changed. Fix the cause and run the rollback "
+                               "again, or follow ops/runbooks/CANARY-ROLLBACK.md by hand.")
+    running = current.images.get(target.container)
+    if running is None:
+        return RollbackRefused(
+            reason=f"{target.namespace}/{target.deployment} has no container `{target.container}` "
+            f"(it has {', '.join(current.images) or 'none'}).",
+            what_to_do="Check release.container in the config.",
+        )
+    if running == stable.image:
+        return RollbackRefused(
+            reason=f"{target.namespace}/{target.deployment} already runs the last stable image {stable.image} "
+            f"(from the {stable.source}).",
+            what_to_do="A rollback would change nothing. Look at the SLO alert and the pods instead; "
+            "`/bizra canary abort` if a canary is taking traffic.",
+        )
+    return RollbackPlan(
+        id=plan_id, namespace=target.namespace, deployment=target.deployment, container=target.container,
+        current_image=running, target_image=stable.image, source=str(stable.source), source_detail=stable.detail,
+        reason=reason, requested_by=requested_by, channel=channel, requested_at=now, expires_at=now + expires_in,
+    )
+
+
+def execute_rollback(*, cluster: Cluster, clock: Clock, plan: RollbackPlan, confirmed_by: str,
+                     deadline_seconds: float, poll_seconds: float, wait: Callable[[float], None],
+                     on_progress: Callable[[RolloutProgress], None]) -> RollbackResult:
+    """Patch the image (conditioned on the confirmed current image), then follow the rollout.
+
+    `wait(seconds)` pauses between polls (real time in the bot); the deadline is on `clock`.
+    `on_progress` is called whenever the rollout's numbers change.
+    """
+    confirmed_at = clock.now()
+
+    def result(outcome: RollbackOutcome, message: str, **extra: object) -> RollbackResult:
+        return RollbackResult(plan=plan, outcome=outcome, confirmed_by=confirmed_by, confirmed_at=confirmed_at,
+                              finished_at=clock.now(), message=message, **extra)  # type: ignore[arg-type]
+
+    try:
+        cluster.set_container_image(namespace=plan.namespace, name=plan.deployment, container=plan.container,
+                                    image=plan.target_image, expect_image=plan.current_image)
+    except ClusterError as exc:
+        return result(RollbackOutcome.NOT_APPLIED, _not_applied(exc, cluster, plan))
+
+    deadline = confirmed_at + timedelta(seconds=deadline_seconds)
+    progress: list[RolloutProgress] = []
+    last_error = ""
+    while True:
+        now = clock.now()
+        try:
+            state = cluster.read_deployment(namespace=plan.namespace, name=plan.deployment)
+        except ClusterError as exc:
+            state, last_error = None, str(exc)
+        if state is not None:
+            point = RolloutProgress.of(state, at=now, since=confirmed_at)
+            if not progress or progress[-1].key() != point.key():
+                progress.append(point)
+                on_progress(point)
+            if state.images.get(plan.container) != plan.target_image:
+                return result(RollbackOutcome.FAILED, f"Container `{plan.container}` now runs "
+                              f"{state.images.get(plan.container)}: someone changed the Deployment during the "
+                              "rollback. Check who (the audit log, `kubectl rollout history`) before acting again.",
+                              progress=progress, image_after=state.images.get(plan.container))
+            if state.rolled_out:
+                return result(RollbackOutcome.RECOVERED, "The rollout is healthy.", progress=progress,
+                              image_after=plan.target_image,
+                              time_to_recovery_seconds=(now - plan.requested_at).total_seconds(),
+                              rollout_seconds=(now - confirmed_at).total_seconds())
+            if state.progress_deadline_exceeded:
+                return result(RollbackOutcome.FAILED, "Kubernetes reports ProgressDeadlineExceeded: the restored "
+                              "pods do not become available. Look at the pods and events in the incident bundle.",
+                              progress=progress, image_after=plan.target_image)
+        if now >= deadline:
+            waited = f"{deadline_seconds:.0f} s"
+            detail = f" Last API error: {last_error}" if last_error else ""
+            return result(RollbackOutcome.TIMED_OUT, f"The image was set to {plan.target_image}, but the rollout "
+                          f"was not healthy within {waited}.{detail} Look at the pods and events in the incident "
+                          "bundle; the change stays applied.", progress=progress, image_after=plan.target_image)
+        wait(poll_seconds)
+
+
+def _not_applied(error: ClusterError, cluster: Cluster, plan: RollbackPlan) -> str:
+    """Say what happened and what the Deployment runs now (re-read, so 'nothing changed' is checked)."""
+    try:
+        now_running = cluster.read_deployment(namespace=plan.namespace, name=plan.deployment).images.get(plan.container)
+        state = f" The Deployment still runs {now_running}." if now_running else ""
+    except ClusterError:
+        state = " The Deployment could not be re-read to confirm its state; check it with kubectl."
+    advice = {
+        ClusterErrorKind.PRECONDITION: " Run `/bizra rollback` again to see the current state.",
+        ClusterErrorKind.FORBIDDEN: "",
+        ClusterErrorKind.CONFLICT: "",
+    }.get(error.kind, " Retry the rollback when the API server answers, or follow ops/runbooks/CANARY-ROLLBACK.md.")
+    return f"The rollback was not applied: {error}{state}{advice}"

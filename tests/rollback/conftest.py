@@ -1,0 +1,114 @@
+"""A NODE0 Deployment on the test API server, a bot wired to it by kubeconfig, and the deployment controller."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import BizraConfig
+from tests.support.kube_api import KubeApiServer, deployment_manifest
+from tests.support.slack import Recorded
+
+NS = "bizra-production"
+GOOD = "ghcr.io/bizra/node0@sha256:" + "a" * 64
+BAD = "ghcr.io/bizra/node0@sha256:" + "b" * 64
+RESPONDER = "U_RESP"
+ANNOTATION = "flagger.app/last-stable-revision"
+
+
+@pytest.fixture
+def api() -> Iterator[KubeApiServer]:
+    server = KubeApiServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def seed(api: KubeApiServer, *, image: str = BAD, annotations: dict[str, str] | None = None) -> None:
+    api.put(deployment_manifest(image=image, annotations=annotations))
+    api.roll_out(NS, "node0")  # healthy on the bad image, before the incident
+
+
+def make_config(api: KubeApiServer, tmp_path: Path, **rollback: Any) -> BizraConfig:
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    return BizraConfig.model_validate({
+        "store": {"path": str(tmp_path / "state.sqlite")},
+        "slack": {"release_channel": "C123"},
+        "release": {
+            "kube": {"mode": "kubeconfig", "kubeconfig": str(kubeconfig), "timeout_seconds": 3},
+            "rollback": {"incidents_dir": str(tmp_path / "incidents"), "poll_interval_seconds": 0.05,
+                         "rollout_deadline_seconds": 20, **rollback},
+        },
+        "access": {"roles": {"responder": {"users": [RESPONDER], "permissions": ["rollback", "audit"]}}},
+    })
+
+
+def image_patches(api: KubeApiServer) -> list[Any]:
+    return [r for r in api.calls("PATCH", "/deployments/node0")
+            if r.status == 200 and "containers" in str(r.body)]
+
+
+def wait_until(condition: Any, *, timeout: float = 15.0, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Controller:
+    """Plays the deployment controller: once the image patch lands, roll the new template out."""
+
+    api: KubeApiServer
+    rolled: threading.Event
+
+    def join(self) -> None:
+        assert self.rolled.wait(20), "the controller never saw the image patch"
+
+
+@contextmanager
+def controller(api: KubeApiServer, *, image: str = GOOD) -> Iterator[Controller]:
+    rolled = threading.Event()
+    stop = threading.Event()
+
+    def run() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not stop.is_set():
+            stored = api.get("apps", "deployments", NS, "node0") or {}
+            containers = stored.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+            if any(c.get("image") == image for c in containers if c.get("name") == "node0"):
+                api.roll_out(NS, "node0")
+                rolled.set()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield Controller(api, rolled)
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def button_value(response: Recorded, action_id: str) -> str:
+    for block in response.body.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id:
+                return str(element["value"])
+    raise AssertionError(f"no {action_id} button in {response.body}")
+
+
+def container(api: KubeApiServer, name: str) -> dict[str, Any]:
+    stored = api.get("apps", "deployments", NS, "node0") or {}
+    return next(c for c in stored["spec"]["template"]["spec"]["containers"] if c["name"] == name)
