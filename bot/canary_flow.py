@@ -48,7 +48,9 @@ from commands.canary import (
     apply_documents,
     check_promotion,
     complete_release,
+    restore_stable_image,
     start_refusals,
+    substitute_image,
 )
 from commands.cluster import Cluster, ClusterError, KubeObject
 
@@ -57,7 +59,7 @@ log = logging.getLogger(__name__)
 AUTO_ACTOR = "bizra-bot (auto-rollback)"
 
 
-def _target(runtime: Runtime) -> str:
+def target_name(runtime: Runtime) -> str:
     release = runtime.config.release
     return f"{release.namespace}/{runtime.config.canary.canary_deployment}"
 
@@ -76,13 +78,11 @@ def _where(run: CanaryRun | None, stage_list: list[Stage]) -> dict[str, Any]:
 
 def _audit(runtime: Runtime, *, actor: str, channel: str, action: str, before: Any, after: Any, outcome: str,
            detail: str = "") -> None:
-    record(runtime, actor=actor, channel=channel, action=f"canary.{action}", target=_target(runtime),
+    record(runtime, actor=actor, channel=channel, action=f"canary.{action}", target=target_name(runtime),
            before=before, after=after, outcome=outcome, detail=detail)
 
 
 def _documents(runtime: Runtime, path: Path, *, image: str) -> list[KubeObject]:
-    from commands.canary import substitute_image
-
     return substitute_image(load_documents(path), placeholder=runtime.config.canary.image_placeholder, image=image,
                             source=str(path))
 
@@ -104,7 +104,11 @@ class Thread:
         self.channel = None if runtime.surface == "console" else (release or channel or None)
         self.thread_ts = thread_ts
 
-    def post(self, message: Postable) -> str | None:
+    def post(self, message: Postable, *, is_reply: bool = True) -> str | None:
+        """Post in the thread (opening it on the first post). On the console the command's reply is
+        already on screen, so a message that is also the reply is not printed twice."""
+        if is_reply and self._runtime.surface == "console":
+            return None
         try:
             ts = poster(self._runtime).post(message, channel=self.channel, thread_ts=self.thread_ts)
         except Exception as exc:
@@ -119,27 +123,39 @@ def _cluster(runtime: Runtime) -> Cluster:
     return kube_cluster(runtime)
 
 
+def _config_mismatch(run: CanaryRun, stage_list: list[Stage]) -> str | None:
+    """The stage list was shortened in the config while this canary ran past its end."""
+    if run.stage < len(stage_list):
+        return None
+    return (f"The active canary is at stage {run.stage + 1}, but `canary.stages` now has only {len(stage_list)} "
+            "stage(s). Restore the config, or `/bizra canary abort`.")
+
+
 # -- start ----------------------------------------------------------------------------------------
 
 
 def start(runtime: Runtime, *, image: str, actor: str, channel: str) -> BaseModel:
     stage_list = stages(runtime)
     first = stage_list[0]
+    release = runtime.config.release
     existing = store.load(runtime)
-    reasons = start_refusals(image=image, repository=runtime.config.release.image_repository,
-                             gates=gate_verdict(runtime), active=existing.run if existing else None)
-    documents: list[KubeObject] = []
     cluster: Cluster | None = None
+    stable_image: str | None = None
+    reasons: list[str] = []
+    try:
+        cluster = _cluster(runtime)
+        stable = cluster.read_deployment(namespace=release.namespace, name=release.deployment)
+        stable_image = stable.images.get(release.container, "")
+    except ClusterError as exc:
+        reasons.append(f"The stable Deployment could not be read: {exc}")
+    reasons = start_refusals(image=image, repository=release.image_repository, gates=gate_verdict(runtime),
+                             active=existing.run if existing else None, stable_image=stable_image) + reasons
+    documents: list[KubeObject] = []
     if not reasons:
         try:
             documents = _stage_documents(runtime, first, image=image)
             restore = _stable_documents(runtime, image=image)
         except ManifestError as exc:
-            reasons.append(str(exc))
-    if not reasons:
-        try:
-            cluster = _cluster(runtime)
-        except ClusterError as exc:
             reasons.append(str(exc))
     if reasons or cluster is None:
         _audit(runtime, actor=actor, channel=channel, action="start", before=_where(existing.run if existing else None,
@@ -147,7 +163,7 @@ def start(runtime: Runtime, *, image: str, actor: str, channel: str) -> BaseMode
         return CanaryRefused(action=CanaryAction.START, reasons=reasons)
     now = runtime.clock.now()
     run = CanaryRun(id=store.new_token()[:8], image=image, stage=0, stage_started_at=now, started_at=now,
-                    started_by=actor, channel=channel)
+                    started_by=actor, channel=channel, stable_image=stable_image or "")
     claim = store.claim_start(runtime, run, now=now, timeout=_timeout(runtime))
     if claim.token is None:
         _audit(runtime, actor=actor, channel=channel, action="start", before=_where(claim.run, stage_list), after="",
@@ -222,6 +238,9 @@ def status(runtime: Runtime) -> CanaryStatus:
     except ClusterError as exc:
         error = str(exc)
     run = active.run
+    mismatch = _config_mismatch(run, stage_list)
+    if mismatch:
+        return CanaryStatus(active=True, run=run, stages=len(stage_list), last_event=mismatch)
     pending = None
     if active.transition:
         kind = active.transition.split(":")[0]
@@ -241,6 +260,9 @@ def promote(runtime: Runtime, *, actor: str, channel: str, force_reason: str | N
         return CanaryRefused(action=CanaryAction.PROMOTE, reasons=["No canary is active."],
                              hint="Start one with `/bizra canary start <image@sha256:digest>`.")
     run = active.run
+    mismatch = _config_mismatch(run, stage_list)
+    if mismatch:
+        return CanaryRefused(action=CanaryAction.PROMOTE, reasons=[mismatch])
     try:
         cluster = _cluster(runtime)
     except ClusterError as exc:
@@ -374,41 +396,54 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
     if active is None:
         return CanaryRefused(action=CanaryAction.ABORT, reasons=["No canary is active; there is nothing to abort."])
     run = active.run
+    action = "auto_rollback" if automatic else "abort"
+    release = runtime.config.release
     try:
         documents = _stable_documents(runtime, image=run.image)
         cluster = _cluster(runtime)
     except (ManifestError, ClusterError) as exc:
-        _audit(runtime, actor=actor, channel=channel, action="abort", before=_where(run, stage_list), after="",
+        _audit(runtime, actor=actor, channel=channel, action=action, before=_where(run, stage_list), after="",
                outcome=AuditOutcome.FAILED, detail=f"{exc}; reason: {reason}")
-        result = CanaryAborted(run=run, stage=stage_list[run.stage], by=actor, reason=reason, automatic=automatic,
-                               error=str(exc))
-        Thread(runtime, channel=channel, thread_ts=run.thread_ts).post(result)
+        result = CanaryAborted(run=run, stage=stage_list[min(run.stage, len(stage_list) - 1)], by=actor,
+                               reason=reason, automatic=automatic, error=str(exc))
+        if not automatic:  # auto-rollback posts (and pages) itself
+            Thread(runtime, channel=channel, thread_ts=run.thread_ts).post(result)
         return result
     claim = _claim_for_abort(runtime)
     if claim.token is None:
-        _audit(runtime, actor=actor, channel=channel, action="abort", before=_where(run, stage_list), after="",
+        _audit(runtime, actor=actor, channel=channel, action=action, before=_where(run, stage_list), after="",
                outcome=AuditOutcome.REFUSED, detail=claim.refusal or "")
         return CanaryRefused(action=CanaryAction.ABORT, reasons=[claim.refusal or "The claim is taken."])
     run = claim.run or run
-    stage = stage_list[run.stage]
+    stage = stage_list[min(run.stage, len(stage_list) - 1)]
     thread = Thread(runtime, channel=channel, thread_ts=run.thread_ts)
+    restored: list[str] = []
     try:
-        applied = apply_documents(cluster, documents, namespace=runtime.config.release.namespace)
-    except ApplyFailed as failed:
-        store.release(runtime, claim.token, event="abort failed")
-        store.add_history(runtime, run=run, actor=actor, event="abort", stage_before=run.stage,
-                          stage_after=run.stage, outcome="failed", detail=f"{failed.failed}: {failed.error}")
-        _audit(runtime, actor=actor, channel=channel, action="auto_rollback" if automatic else "abort",
-               before=_where(run, stage_list), after=_where(run, stage_list), outcome=AuditOutcome.FAILED,
-               detail=f"{failed.failed} failed: {failed.error}; applied before it: {failed.applied}; reason: {reason}")
+        # A completion that had begun moved the stable Deployment to the canary image: undo that first,
+        # so "all traffic to stable" means the version that was stable before the canary.
+        done = restore_stable_image(cluster, namespace=release.namespace, deployment=release.deployment,
+                                    container=release.container, run=run)
+        restored = [done] if done else []
+        applied = restored + apply_documents(cluster, documents, namespace=release.namespace)
+    except (ApplyFailed, ClusterError) as exc:
+        failed = exc.failed if isinstance(exc, ApplyFailed) else f"Deployment/{release.deployment}"
+        error = exc.error if isinstance(exc, ApplyFailed) else exc
+        before_failure = restored + (exc.applied if isinstance(exc, ApplyFailed) else [])
+        store.release(runtime, claim.token, event=f"{action} failed")
+        store.add_history(runtime, run=run, actor=actor, event=action, stage_before=run.stage,
+                          stage_after=run.stage, outcome="failed", detail=f"{failed}: {error}")
+        _audit(runtime, actor=actor, channel=channel, action=action, before=_where(run, stage_list),
+               after=_where(run, stage_list), outcome=AuditOutcome.FAILED,
+               detail=f"{failed} failed: {error}; applied before it: {before_failure}; reason: {reason}")
         result = CanaryAborted(run=run, stage=stage, by=actor, reason=reason, automatic=automatic,
-                               applied=failed.applied, error=f"{failed.failed}: {failed.error}")
-        thread.post(result)
+                               applied=before_failure, error=f"{failed}: {error}")
+        if not automatic:
+            thread.post(result)
         return result
     store.end(runtime, claim.token)
-    store.add_history(runtime, run=run, actor=actor, event="auto_rollback" if automatic else "abort",
+    store.add_history(runtime, run=run, actor=actor, event=action,
                       stage_before=run.stage, stage_after=None, outcome="ok", detail=reason)
-    _audit(runtime, actor=actor, channel=channel, action="auto_rollback" if automatic else "abort",
+    _audit(runtime, actor=actor, channel=channel, action=action,
            before=_where(run, stage_list), after={"canary": "none", "traffic": "100% stable"},
            outcome=AuditOutcome.OK, detail=f"applied {runtime.config.canary.stable_manifest}: {applied}; "
                                            f"reason: {reason}")

@@ -16,6 +16,7 @@ abandoned by a crashed process and may be taken over.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS canary_active (
     started_by TEXT NOT NULL,
     channel TEXT NOT NULL,
     thread_ts TEXT,
+    stable_image TEXT NOT NULL DEFAULT '',
     transition TEXT,
     transition_at TEXT,
     last_event TEXT
@@ -81,12 +83,12 @@ class Active:
         return bool(self.transition and self.transition.startswith("start:"))
 
 
-def _row_to_active(row: object) -> Active:
-    data = dict(row)  # type: ignore[call-overload]
+def _row_to_active(row: sqlite3.Row) -> Active:
+    data = dict(row)
     run = CanaryRun(
         id=data["id"], image=data["image"], stage=data["stage"], stage_started_at=_when(data["stage_started_at"]),
         started_at=_when(data["started_at"]), started_by=data["started_by"], channel=data["channel"],
-        thread_ts=data["thread_ts"],
+        thread_ts=data["thread_ts"], stable_image=data["stable_image"],
     )
     at = data["transition_at"]
     return Active(run=run, transition=data["transition"], transition_at=_when(at) if at else None,
@@ -129,9 +131,10 @@ def claim_start(runtime: Runtime, run: CanaryRun, *, now: datetime, timeout: tim
             connection.execute("DELETE FROM canary_active WHERE slot = 1")  # an abandoned start
         connection.execute(
             "INSERT INTO canary_active (slot, id, image, stage, stage_started_at, started_at, started_by, channel, "
-            "thread_ts, transition, transition_at, last_event) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            "thread_ts, stable_image, transition, transition_at, last_event) "
+            "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
             (run.id, run.image, run.stage, _iso(run.stage_started_at), _iso(run.started_at), run.started_by,
-             run.channel, run.thread_ts, f"start:{token}", _iso(now)),
+             run.channel, run.thread_ts, run.stable_image, f"start:{token}", _iso(now)),
         )
     return Claim(token=token, run=run)
 
@@ -159,8 +162,8 @@ def claim(runtime: Runtime, *, kind: str, expected_stage: int | None, now: datet
     return Claim(token=token, run=active.run)
 
 
-def _holds(connection: object, token: str) -> bool:
-    row = connection.execute("SELECT transition FROM canary_active WHERE slot = 1").fetchone()  # type: ignore[attr-defined]
+def _holds(connection: sqlite3.Connection, token: str) -> bool:
+    row = connection.execute("SELECT transition FROM canary_active WHERE slot = 1").fetchone()
     return bool(row and row["transition"] and row["transition"].endswith(":" + token))
 
 

@@ -55,7 +55,7 @@ def snapshot(cluster: Cluster, target: ReleaseTarget, *, with_pods_and_events: b
 def slo_snapshot(runtime: Runtime) -> tuple[Any, str]:
     """(data, note): the SLO watch's latest evaluation if it offers one (optional feature)."""
     try:
-        from bot import slo_watch  # type: ignore[attr-defined]
+        from bot import slo_watch
     except ImportError:
         return None, "The SLO watch is not part of this build; no SLO snapshot."
     for name in ("snapshot", "latest_snapshot", "current_snapshot"):

@@ -9,13 +9,14 @@ Confirm (or typing `/bizra rollback confirm <id>` on the console) *claims* it: i
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
 
 from bot.runtime import Runtime
-from bot.store import database
+from bot.store import Database, database
 from commands.rollback import RollbackPlan
 
 _DDL = """
@@ -48,7 +49,7 @@ class Claim(BaseModel):
     expired: bool = False
 
 
-def _db(runtime: Runtime):  # type: ignore[no-untyped-def]
+def _db(runtime: Runtime) -> Database:
     db = database(runtime)
     db.ensure_schema(_DDL)
     return db
@@ -68,8 +69,8 @@ def load(runtime: Runtime, plan_id: str) -> RollbackPlan | None:
     return RollbackPlan.model_validate_json(row["plan"]) if row else None
 
 
-def _decided(row: object) -> str:
-    state, by, at, outcome = row["state"], row["decided_by"], row["decided_at"], row["outcome"]  # type: ignore[index]
+def _decided(row: sqlite3.Row) -> str:
+    state, by, at, outcome = row["state"], row["decided_by"], row["decided_at"], row["outcome"]
     when = datetime.fromisoformat(at).astimezone(UTC).strftime("%H:%M:%S UTC") if at else ""
     words = {
         ConfirmationState.RUNNING: f"is already being executed (confirmed by {by} at {when})",

@@ -35,6 +35,8 @@ def start_scheduler(runtime: Runtime) -> BackgroundScheduler | None:
         return None
     from bot import handlers  # noqa: F401  (registers breach listeners, e.g. canary auto-rollback, before a tick)
 
+    if not runtime.config.slack.release_channel and runtime.surface != "console":
+        log.error("slack.release_channel is empty: SLO status and pages have nowhere to go until it is set")
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(tick, "interval", args=[runtime], seconds=settings.interval.total_seconds(),
                       next_run_time=datetime.now(UTC), id="slo-watch", max_instances=1, coalesce=True,

@@ -107,7 +107,8 @@ def _db(runtime: Runtime) -> Database:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat()
+    # Fixed width (always microseconds, always UTC) so that text order in SQLite is time order.
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 class _Unavailable:
@@ -353,7 +354,10 @@ def _deliver_one(runtime: Runtime, alert: Alert, changes: dict[str, object]) -> 
         changes["pagerduty_triggered"] = alert.pagerduty_triggered = True
     if not alert.chart_sent and alert.kind is AlertKind.BREACH:
         changes["chart_sent"] = alert.chart_sent = True  # one attempt: a missing chart must not block re-pages
-        _upload_chart(runtime, alert)
+        try:
+            _upload_chart(runtime, alert)
+        except Exception:
+            log.exception("the chart for alert %s could not be uploaded", alert.id)
     if alert.is_open and alert.acknowledged_by is None and alert.pages_sent < alert.pages_due:
         out.post(AlertNote(alert=alert, kind=NoteKind.REPAGE, mentions=_mentions(runtime)), channel=alert.channel,
                  thread_ts=alert.message_ts or None)

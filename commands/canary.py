@@ -79,6 +79,8 @@ class CanaryRun(BaseModel):
     started_by: str
     channel: str = ""
     thread_ts: str | None = None
+    # The stable Deployment's image when the canary started: what abort puts back if completion had begun.
+    stable_image: str = ""
 
 
 class PodCount(BaseModel):
@@ -94,9 +96,13 @@ class PodCount(BaseModel):
 # -- start ----------------------------------------------------------------------------------------
 
 
-def start_refusals(*, image: str, repository: str, gates: GateVerdict, active: CanaryRun | None) -> list[str]:
+def start_refusals(*, image: str, repository: str, gates: GateVerdict, active: CanaryRun | None,
+                   stable_image: str | None = None) -> list[str]:
     """Why `/bizra canary start <image>` may not run (empty: it may); purely computational."""
     reasons: list[str] = []
+    if stable_image is not None and image == stable_image:
+        reasons.append(f"`{image}` is already the stable version (the Deployment runs it); there is nothing to "
+                       "canary.")
     if active is not None:
         reasons.append(
             f"A canary is already active: `{active.image}` at stage {active.stage + 1}, started by "
@@ -350,6 +356,23 @@ class ApplyFailed(Exception):
         self.error = error
         self.applied = applied
         self.failed = failed
+
+
+def restore_stable_image(cluster: Cluster, *, namespace: str, deployment: str, container: str,
+                         run: CanaryRun) -> str | None:
+    """Undo a completion that had begun: put the stable Deployment back on the image it ran at start.
+
+    Only when it runs the canary image now (conditioned on that, so a rollback made meanwhile is left
+    alone); returns what was done, or None when nothing needed doing.
+    """
+    if not run.stable_image or run.stable_image == run.image:
+        return None
+    state = cluster.read_deployment(namespace=namespace, name=deployment)
+    if state.images.get(container) != run.image:
+        return None
+    cluster.set_container_image(namespace=namespace, name=deployment, container=container, image=run.stable_image,
+                                expect_image=run.image)
+    return f"Deployment/{deployment} image back to {run.stable_image}"
 
 
 def apply_documents(cluster: Cluster, documents: Sequence[KubeObject], *, namespace: str) -> list[str]:

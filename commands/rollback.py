@@ -101,8 +101,8 @@ def plan_rollback(*, cluster: Cluster, history: StableHistory, target: ReleaseTa
             return RollbackRefused(reason=stable.reason, what_to_do=stable.what_to_do)
         current = cluster.read_deployment(namespace=target.namespace, name=target.deployment)
     except ClusterError as exc:
-        return RollbackRefused(reason=str(exc), what_to_do="Nothing was changed. Fix the cause and run the rollback "
-                               "again, or follow ops/runbooks/CANARY-ROLLBACK.md by hand.")
+        return RollbackRefused(reason=str(exc), what_to_do="Fix the cause and run the rollback again, or follow "
+                               "ops/runbooks/CANARY-ROLLBACK.md by hand.")
     running = current.images.get(target.container)
     if running is None:
         return RollbackRefused(

@@ -33,6 +33,8 @@ def parse_duration(value: object) -> object:
         return timedelta(seconds=value)
     if isinstance(value, str):
         text = value.strip()
+        if text.upper().startswith("P"):
+            return text  # ISO 8601 (how pydantic writes a timedelta back out): pydantic parses it
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
             return timedelta(seconds=float(text))
         match = _DURATION.match(text)

@@ -266,9 +266,12 @@ class KubernetesCluster:
                                           _request_timeout=self._timeout)
             response.read()
         except (urllib3.exceptions.HTTPError, OSError, k8s.ApiException) as exc:
+            # MaxRetryError wraps the interesting part (refused, timed out, TLS) in `reason`.
+            cause = getattr(exc, "reason", None) or exc
             raise ClusterError(
-                f"The Kubernetes API server at {self._host} could not be reached to {what} ({type(exc).__name__}: "
-                f"{str(exc)[:200]}). Nothing was changed. Check the kubeconfig/context and the network, then retry.",
+                f"The Kubernetes API server at {self._host} could not be reached to {what} ({type(cause).__name__}"
+                f"{': ' + str(cause)[:160] if str(cause) else ''}). Nothing was changed. Check the kubeconfig/context "
+                "and the network, then retry.",
                 kind=ClusterErrorKind.UNREACHABLE,
             ) from exc
         status = int(response.status)

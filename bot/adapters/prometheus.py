@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from bot.runtime import Runtime
@@ -75,7 +76,7 @@ class PrometheusSource:
         session = requests.Session()
         session.verify = settings.ca_file or settings.verify_tls
         self._client = PrometheusConnect(url=settings.url, headers=headers or None, auth=auth, session=session,
-                                         retry=Retry(total=0, raise_on_status=False),
+                                         retry=Retry(total=False, raise_on_status=False),
                                          timeout=settings.timeout_seconds)  # type: ignore[arg-type]
 
     @property
@@ -91,9 +92,10 @@ class PrometheusSource:
         return " or ".join(parts)
 
     def _failure(self, exc: Exception) -> str:
-        if isinstance(exc, requests.Timeout):
+        # With retries off, urllib3's own errors can surface unwrapped by requests: accept both.
+        if isinstance(exc, (requests.Timeout, ReadTimeoutError, TimeoutError)):
             return f"Prometheus at {self.url} did not answer within {self._settings.timeout_seconds:g}s"
-        if isinstance(exc, requests.ConnectionError):
+        if isinstance(exc, (requests.ConnectionError, NewConnectionError, ConnectTimeoutError, ConnectionError)):
             return f"Prometheus at {self.url} is unreachable"
         if isinstance(exc, PrometheusApiClientException):
             return f"Prometheus at {self.url} answered with an error: {str(exc)[:300]}"

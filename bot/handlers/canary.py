@@ -22,7 +22,7 @@ ACTIONS = ("status", "start", "promote", "abort")
 
 def _refusal(runtime: Runtime, invocation: Invocation, permission: str) -> str | None:
     return require(runtime, user_id=invocation.user_id, user_groups=invocation.user_groups,
-                   channel_id=invocation.channel_id, permission=permission, target=flow._target(runtime))
+                   channel_id=invocation.channel_id, permission=permission, target=flow.target_name(runtime))
 
 
 def parse_force(args: list[str]) -> str | None:

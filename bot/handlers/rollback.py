@@ -192,8 +192,9 @@ def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: 
         result.outcome, AuditOutcome.FAILED)
     record(runtime, actor=user_id, channel=channel_id, action="rollback", target=_target_name(runtime),
            before=plan.current_image, after=result.image_after or plan.current_image, outcome=outcome,
-           detail=f"confirmation {plan.id}; {result.outcome}: {result.message} "
-           f"time to recovery: {result.time_to_recovery_seconds}; reason: {plan.reason}"
+           detail=f"confirmation {plan.id}; {result.outcome}: {result.message} time to recovery: "
+           + (f"{result.time_to_recovery_seconds:.1f} s" if result.time_to_recovery_seconds is not None else "none")
+           + f"; reason: {plan.reason}"
            + ("" if applied else "; nothing was changed"))
     if result.outcome is RollbackOutcome.RECOVERED and cluster is not None:
         warning = record_stable(runtime, image=plan.target_image, source=f"rollback {plan.id}", by=user_id,

@@ -270,6 +270,8 @@ def _check_lines(check: PromotionCheck) -> list[str]:
 
 
 def _status_lines(result: CanaryStatus) -> list[str]:
+    if result.active and result.run is not None and result.stage is None:
+        return [f":warning: A canary of `{result.run.image}` is active. {result.last_event or ''}".strip()]
     if not result.active or result.run is None or result.stage is None:
         lines = [":zzz: No canary is active."]
         if result.last_event:

@@ -6,3 +6,4 @@ from bot.render import gates as _gates  # noqa: F401
 from bot.render import help as _help  # noqa: F401
 from bot.render import rollback as _rollback  # noqa: F401
 from bot.render import slo as _slo  # noqa: F401
+from bot.render import verify as _verify  # noqa: F401

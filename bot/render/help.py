@@ -28,7 +28,9 @@ def help_blocks(listing: HelpListing) -> Blocks:
 
 @text_for(HelpListing)
 def help_text(listing: HelpListing) -> str:
-    width = max(len(entry.usage) for entry in listing.entries) + len(listing.command) + 1
     lines = ["bizra — release ChatOps for NODE0", ""]
-    lines += [f"  {listing.command + ' ' + entry.usage:<{width}}  {entry.summary}" for entry in listing.entries]
+    for entry in listing.entries:
+        # Usages can be long (canary has four forms), so the summary goes on its own line.
+        lines.append(f"  {listing.command} {entry.usage}")
+        lines.append(f"      {entry.summary}")
     return "\n".join(lines)

@@ -125,10 +125,12 @@ def cancelled_blocks(cancelled: RollbackCancelled) -> Blocks:
 # -- progress -----------------------------------------------------------------------------------
 @text_for(RolloutProgress)
 def progress_text(point: RolloutProgress) -> str:
-    seen = "seen" if point.observed_generation >= point.generation else "not yet seen"
-    return (f"+{point.elapsed_seconds:.0f}s rollout: generation {point.generation} {seen} by the controller; "
-            f"{point.updated}/{point.desired} updated, {point.available}/{point.desired} available, "
-            f"{point.ready}/{point.desired} ready")
+    if point.observed_generation < point.generation:
+        # The replica counts still describe the previous template until the controller catches up.
+        return f"+{point.elapsed_seconds:.0f}s rollout: waiting for the controller to pick up generation " \
+            f"{point.generation}"
+    return (f"+{point.elapsed_seconds:.0f}s rollout: {point.updated}/{point.desired} updated, "
+            f"{point.available}/{point.desired} available, {point.ready}/{point.desired} ready")
 
 
 @blocks_for(RolloutProgress)

@@ -127,8 +127,11 @@ def text_of(response: Recorded) -> str:
         for block in response.body.get("blocks") or [])
 
 
+MakeDriver = Callable[[BizraConfig, FixedClock], Driver]
+
+
 @pytest.fixture
-def driver_factory(slack_recorder: SlackRecorder, api: KubeApiServer) -> Iterator[Callable[..., Driver]]:
+def driver_factory(slack_recorder: SlackRecorder, api: KubeApiServer) -> Iterator[MakeDriver]:
     stack: list[Any] = []
 
     def make(config: BizraConfig, clock: FixedClock) -> Driver:

@@ -12,9 +12,11 @@ import json
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 from bot.audit import latest
 from bot.canary_store import history, load
+from bot.config import BizraConfig
 from tests.canary.conftest import (
     CANARY_DIR,
     CANDIDATE,
@@ -25,6 +27,7 @@ from tests.canary.conftest import (
     STABLE,
     VIEWER,
     Driver,
+    MakeDriver,
     ephemeral,
     make_config,
     manifest_weight,
@@ -38,12 +41,13 @@ from tests.support.kube_api import KubeApiServer
 from tests.support.slack import SlackRecorder
 
 
-def _bot_config(api: KubeApiServer, tmp_path: Path, **extra: object):  # type: ignore[no-untyped-def]
+def _bot_config(api: KubeApiServer, tmp_path: Path, **extra: Any) -> BizraConfig:
     # Gates read the shipped, signed artifacts (they pass); no SLO evaluation has been recorded.
     return make_config(api, tmp_path, **extra)
 
 
-def test_start_refused_when_a_gate_fails(api: KubeApiServer, tmp_path: Path, driver_factory) -> None:  # type: ignore[no-untyped-def]
+def test_start_refused_when_a_gate_fails(api: KubeApiServer, tmp_path: Path,
+                                         driver_factory: MakeDriver) -> None:
     seed(api)
     artifacts = tmp_path / "artifacts"
     shutil.copytree(REPO_ROOT / "artifacts", artifacts)
@@ -66,7 +70,7 @@ def test_start_refused_when_a_gate_fails(api: KubeApiServer, tmp_path: Path, dri
 
 
 def test_start_refuses_a_tag_and_a_second_canary_then_abort_returns_traffic(
-        api: KubeApiServer, tmp_path: Path, driver_factory, slack_recorder: SlackRecorder) -> None:  # type: ignore[no-untyped-def]
+        api: KubeApiServer, tmp_path: Path, driver_factory: MakeDriver, slack_recorder: SlackRecorder) -> None:
     seed(api)
     driver: Driver = driver_factory(_bot_config(api, tmp_path), now_clock())
 
@@ -118,14 +122,14 @@ def thread_root_ts(recorder: SlackRecorder) -> str:
     return str(later[0])
 
 
-def test_two_concurrent_promotes_apply_one_stage(api: KubeApiServer, tmp_path: Path, driver_factory) -> None:  # type: ignore[no-untyped-def]
+def test_two_concurrent_promotes_apply_one_stage(api: KubeApiServer, tmp_path: Path,
+                                                 driver_factory: MakeDriver) -> None:
     seed(api)
     driver: Driver = driver_factory(_bot_config(api, tmp_path), now_clock())
     assert not ephemeral(driver.run(f"canary start {CANDIDATE}"))
     before = len(driver.applies())
 
     # Two people (or a double click) at once; --force so the policy cannot refuse either one.
-    results: list[str] = []
     names = ["race-a", "race-b"]
 
     def promote(name: str, user: str) -> None:
@@ -148,12 +152,14 @@ def test_two_concurrent_promotes_apply_one_stage(api: KubeApiServer, tmp_path: P
     assert "moved on" in refused[0] or "in progress" in refused[0]
     stage_two_routes = [r for r in driver.applies()[before:] if manifest_weight(r) is not None]
     assert [manifest_weight(r) for r in stage_two_routes] == [50]  # the emulator got ONE stage apply
-    assert load(driver.bot.runtime).run.stage == 1  # type: ignore[union-attr]
+    active = load(driver.bot.runtime)
+    assert active is not None and active.run.stage == 1
     forced = [e for e in latest(driver.bot.runtime, 10, action_prefix="canary.promote") if e.outcome == "ok"]
     assert len(forced) == 1 and "forced: hotfix window" in forced[0].detail and forced[0].actor == MANAGER
 
 
-def test_force_needs_canary_force_and_a_reason(api: KubeApiServer, tmp_path: Path, driver_factory) -> None:  # type: ignore[no-untyped-def]
+def test_force_needs_canary_force_and_a_reason(api: KubeApiServer, tmp_path: Path,
+                                               driver_factory: MakeDriver) -> None:
     seed(api)
     driver: Driver = driver_factory(_bot_config(api, tmp_path), now_clock())
     driver.run(f"canary start {CANDIDATE}")
@@ -174,7 +180,7 @@ def test_force_needs_canary_force_and_a_reason(api: KubeApiServer, tmp_path: Pat
 
 
 def test_failed_apply_leaves_the_stage_and_traffic_as_they_were(api: KubeApiServer, tmp_path: Path,
-                                                              driver_factory) -> None:  # type: ignore[no-untyped-def]
+                                                              driver_factory: MakeDriver) -> None:
     seed(api)
     driver: Driver = driver_factory(_bot_config(api, tmp_path), now_clock())
     driver.run(f"canary start {CANDIDATE}")
@@ -227,3 +233,34 @@ def test_stage_manifests_are_well_formed() -> None:
     stable = [d for d in yaml.safe_load_all((CANARY_DIR / "stable.yaml").read_text()) if d]
     assert [d["kind"] for d in stable] == ["HTTPRoute", "Deployment", "Service"]
     assert stable[1]["spec"]["replicas"] == 0
+
+
+def test_abort_during_completion_puts_the_stable_image_back(api: KubeApiServer, tmp_path: Path,
+                                                            driver_factory: MakeDriver) -> None:
+    seed(api)
+    driver: Driver = driver_factory(_bot_config(api, tmp_path), now_clock())
+    driver.run(f"canary start {CANDIDATE}")
+    for _ in range(2):
+        driver.run('canary promote --force "drill"', user=MANAGER)
+    pending = driver.run('canary promote --force "drill"', user=MANAGER)
+    assert "rolling out" in text_of(pending)
+    stable = api.get("apps", "deployments", NS, "node0") or {}
+    assert stable["spec"]["template"]["spec"]["containers"][0]["image"] == CANDIDATE
+
+    aborted = driver.run("canary abort stable rollout looks wrong")
+
+    assert "Canary aborted" in text_of(aborted), text_of(aborted)
+    stable = api.get("apps", "deployments", NS, "node0") or {}
+    images = {c["name"]: c["image"] for c in stable["spec"]["template"]["spec"]["containers"]}
+    assert images == {"node0": STABLE, "proxy": "ghcr.io/bizra/envoy:1.30"}
+    assert driver.route_weights() == {"node0": 100, "node0-canary": 0}
+    assert load(driver.bot.runtime) is None
+
+
+def test_start_refuses_the_image_that_is_already_stable(api: KubeApiServer, tmp_path: Path,
+                                                        driver_factory: MakeDriver) -> None:
+    seed(api)
+    driver: Driver = driver_factory(_bot_config(api, tmp_path), now_clock())
+    refused = driver.run(f"canary start {STABLE}")
+    assert ephemeral(refused) and "already the stable version" in text_of(refused)
+    assert driver.applies() == []

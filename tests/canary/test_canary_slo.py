@@ -25,6 +25,7 @@ from tests.canary.conftest import (
     RELEASE_CHANNEL,
     VIEWER,
     Driver,
+    MakeDriver,
     ephemeral,
     make_config,
     now_clock,
@@ -84,7 +85,7 @@ def tick_until(driver: Driver, clock: FixedClock, condition: Callable[[], Any], 
 
 def test_release_goes_through_every_stage_and_completes(
         metrics: tuple[PrometheusServer, Node0Exporter], api: KubeApiServer, tmp_path: Path,
-        driver_factory: Callable[..., Driver]) -> None:
+        driver_factory: MakeDriver) -> None:
     prom, _ = metrics
     seed(api)
     clock = now_clock()
@@ -144,7 +145,7 @@ def test_release_goes_through_every_stage_and_completes(
 
 def test_promote_refused_while_an_slo_breaches(
         metrics: tuple[PrometheusServer, Node0Exporter], node0: Node0Exporter, api: KubeApiServer, tmp_path: Path,
-        driver_factory: Callable[..., Driver]) -> None:
+        driver_factory: MakeDriver) -> None:
     prom, _ = metrics
     seed(api)
     clock = now_clock()
@@ -167,7 +168,7 @@ def test_promote_refused_while_an_slo_breaches(
 
 
 def test_promote_refused_while_slos_are_unknown(api: KubeApiServer, tmp_path: Path,
-                                                driver_factory: Callable[..., Driver]) -> None:
+                                                driver_factory: MakeDriver) -> None:
     seed(api)
     clock = now_clock()
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: every SLO is UNKNOWN
@@ -188,7 +189,7 @@ def test_promote_refused_while_slos_are_unknown(api: KubeApiServer, tmp_path: Pa
 
 def test_sustained_breach_in_stage_one_rolls_the_canary_back_and_pages(
         metrics: tuple[PrometheusServer, Node0Exporter], node0: Node0Exporter, api: KubeApiServer, tmp_path: Path,
-        driver_factory: Callable[..., Driver], slack_recorder: SlackRecorder) -> None:
+        driver_factory: MakeDriver, slack_recorder: SlackRecorder) -> None:
     prom, _ = metrics
     seed(api)
     clock = now_clock()

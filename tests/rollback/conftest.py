@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+# Every feature is imported now: a slow first import (matplotlib's font cache on a fresh machine)
+# must not eat the time budget of a test's wait.
+from bot import handlers as _handlers  # noqa: F401
 from bot.config import BizraConfig
 from tests.support.kube_api import KubeApiServer, deployment_manifest
 from tests.support.slack import Recorded
@@ -41,7 +44,7 @@ def make_config(api: KubeApiServer, tmp_path: Path, **rollback: Any) -> BizraCon
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
     return BizraConfig.model_validate({
         "store": {"path": str(tmp_path / "state.sqlite")},
-        "slack": {"release_channel": "C123"},
+        "slack": {"release_channel": "C123", "messages_per_second": 50},  # tests need no Slack pacing
         "release": {
             "kube": {"mode": "kubeconfig", "kubeconfig": str(kubeconfig), "timeout_seconds": 3},
             "rollback": {"incidents_dir": str(tmp_path / "incidents"), "poll_interval_seconds": 0.05,

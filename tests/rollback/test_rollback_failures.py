@@ -110,3 +110,19 @@ def test_unreachable_api_server_at_request_time_is_refused(api: KubeApiServer, t
     answer = slack_recorder.responses("cmd")[0].body
     assert answer["response_type"] == "ephemeral"
     assert "could not be reached" in json.dumps(answer)
+
+
+def test_a_deployment_changed_after_the_confirmation_is_not_touched(api: KubeApiServer, tmp_path: Path,
+                                                                    slack_recorder: SlackRecorder) -> None:
+    seed(api, annotations={ANNOTATION: GOOD})
+    other = "ghcr.io/bizra/node0@sha256:" + "d" * 64
+    with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
+        plan_id = _request_confirmation(bot, slack_recorder)
+        stored = api.get("apps", "deployments", NS, "node0") or {}
+        stored["spec"]["template"]["spec"]["containers"][0]["image"] = other  # someone else deployed meanwhile
+        api.put(stored)
+        _click(bot, slack_recorder, plan_id)
+        text = _result_text(slack_recorder)
+    assert "changed since this was confirmed" in text and other in text
+    assert container(api, "node0")["image"] == other
+    assert image_patches(api) == []

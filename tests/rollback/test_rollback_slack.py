@@ -31,7 +31,7 @@ MESSAGE_TS = "1700000000.000100"
 def _request_confirmation(bot: RunningBot, recorder: SlackRecorder, *, user: str = RESPONDER) -> str:
     status, _ = bot.command("rollback p99 latency breach", user_id=user, name="cmd")
     assert status == 200
-    recorder.wait_for(lambda rs: any(r.path == "/response/cmd" for r in rs), what="the confirmation")
+    recorder.wait_for(lambda rs: any(r.path == "/response/cmd" for r in rs), timeout=20, what="the confirmation")
     [response] = recorder.responses("cmd")
     assert response.body["response_type"] == "in_channel"
     return button_value(response, "rollback.confirm")
@@ -209,3 +209,24 @@ def test_the_alerts_roll_back_button_posts_the_same_confirmation(api: KubeApiSer
     assert button_value(posted, "rollback.confirm")
     assert "SLO alert cb_latency_p99-42" in json.dumps(posted.body["blocks"])
     assert image_patches(api) == []
+
+
+def test_two_replicas_receiving_the_same_click_run_it_once(api: KubeApiServer, tmp_path: Path,
+                                                           slack_recorder: SlackRecorder) -> None:
+    seed(api, annotations={ANNOTATION: GOOD})
+    config = make_config(api, tmp_path)  # one store file shared by both replicas, as on a shared volume
+    with running_bot(slack_recorder, config=config) as first, running_bot(slack_recorder, config=config) as second:
+        plan_id = _request_confirmation(first, slack_recorder)
+        body = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
+                                 response_url=slack_recorder.response_url("click"), message_ts=MESSAGE_TS)
+        with controller(api) as ctl:
+            senders = [threading.Thread(target=replica.send, args=(body,)) for replica in (first, second)]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join()
+            ctl.join()
+            slack_recorder.wait_for(lambda rs: len([r for r in rs if r.path == "/response/click"]) == 2,
+                                    timeout=20, what="both answers")
+    assert len(image_patches(api)) == 1
+    assert sum(a.body.get("response_type") == "ephemeral" for a in slack_recorder.responses("click")) == 1

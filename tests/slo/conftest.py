@@ -110,11 +110,10 @@ class Watch:
 
 
 @pytest.fixture
-def watch(prom: PrometheusServer, node0: Node0Exporter, slack_recorder: SlackRecorder, tmp_path: Path,
-          request: pytest.FixtureRequest) -> Iterator[Watch]:
+def watch(prom: PrometheusServer, node0: Node0Exporter, slack_recorder: SlackRecorder,
+          tmp_path: Path) -> Iterator[Watch]:
     node0.reset()
-    overrides = getattr(request, "param", {}) or {}
-    config = slo_config(prom.url, tmp_path, **overrides)
+    config = slo_config(prom.url, tmp_path)
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     runtime = Runtime(config=config, secrets=secrets_for(slack_recorder), clock=clock)
     watch = Watch(runtime=runtime, clock=clock, recorder=slack_recorder, node0=node0, start=clock.now())

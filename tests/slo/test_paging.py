@@ -7,6 +7,7 @@ button is clicked as Slack does (a signed block_actions request to the running b
 from __future__ import annotations
 
 import json
+import urllib.request
 
 from bot.slo_watch import load_state, register_breach_listener, slo_history
 from commands.breach import BreachEvent
@@ -171,3 +172,7 @@ def test_bot_metrics_count_alerts(watch: Watch) -> None:
     poll(lambda: (REGISTRY.get_sample_value("bizra_alerts_total", {"kind": "page"}) or 0.0) == before + 1,
          timeout=2, what="the page counted")
     assert (REGISTRY.get_sample_value("bizra_slo_evaluation_seconds_count") or 0) > 0
+    with running_bot(watch.recorder, config=watch.runtime.config, clock=watch.clock) as bot, \
+            urllib.request.urlopen(bot.url + "/metrics", timeout=5) as response:
+        exposed = response.read().decode()
+    assert 'bizra_alerts_total{kind="page"}' in exposed and "bizra_slo_evaluation_seconds_bucket" in exposed

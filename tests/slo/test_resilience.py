@@ -196,3 +196,26 @@ def test_pagerduty_triggers_and_resolves_with_one_dedup_key(prom: PrometheusServ
     assert trigger["routing_key"] == "test-routing-key" and "cb_latency_p99" in trigger["payload"]["summary"]
     assert trigger["payload"]["severity"] == "critical"
     assert len(watch.pages()) == 1
+
+
+def test_two_replicas_ticking_together_page_once(watch: Watch) -> None:
+    _breach_latency(watch)
+    watch.run(0)
+    other = Runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
+    when = watch.start + timedelta(seconds=SUSTAIN)
+    errors: list[BaseException] = []
+
+    def tick(runtime: Runtime, offset: float) -> None:
+        try:
+            run_once(runtime, at=when + timedelta(seconds=offset))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tick, args=(rt, off)) for rt, off in ((watch.runtime, 0), (other, 0.5))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert len(watch.pages()) == 1
+    assert len(watch.recorder.calls("files.completeUploadExternal")) == 1

@@ -16,8 +16,12 @@ Usage (see tests/kube for examples):
         api.set_deployment_status("bizra-production", "node0", ready=True)  # play the controller
         api.roll_out("bizra-production", "node0")     # controller: ReplicaSet + pods + status
         api.fail("PATCH", "/deployments/node0", status=409, times=1)  # fault injection
+        api.add_event("bizra-production", involved=("Deployment", "node0"), reason="...", message="...")
         api.stop()                                    # now unreachable (connection refused)
-        api.requests                                  # every request: method, path, query, body, ...
+        api.requests / api.calls("PATCH", "/deployments/node0")  # method, path, query, content_type, body, status
+
+`deployment_manifest(image=...)` builds the NODE0 Deployment tests seed: container `node0` plus a
+`proxy` sidecar, with ports and env, labels `app=node0`, 3 replicas.
 
 Storage: objects keyed by (api group, resource plural, namespace, name); the version in the
 path is not checked. Supported on `/api/v1/...` and `/apis/<group>/<version>/...`, namespaced or
@@ -299,6 +303,17 @@ def _spec_part(obj: Obj) -> Obj:
 
 
 # -- the server -----------------------------------------------------------------------------------
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a timeout test) closes its socket before the answer: not an error.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class KubeApiServer:
     objects: dict[tuple[str, str, str, str], Obj] = field(default_factory=dict)
@@ -332,10 +347,11 @@ class KubeApiServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._port = int(self._server.server_address[1])
-        threading.Thread(target=self._server.serve_forever, name="kube-api", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="kube-api",
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:
