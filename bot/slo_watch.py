@@ -213,7 +213,9 @@ def run_once(runtime: Runtime, *, at: datetime) -> WatchRun:
     db = _db(runtime)
     with db.transaction() as connection:
         state = _load(connection)
-        replayed = state.last_evaluated_at is not None and at <= state.last_evaluated_at
+        # A tick within half an interval of the last evaluation is another replica's tick (or a retry):
+        # with two replicas each ticking on its own timer, this keeps one status post per interval.
+        replayed = state.last_evaluated_at is not None and at < state.last_evaluated_at + settings.interval / 2
         events: list[BreachEvent] = []
         if not replayed:
             stepped = step(state, status, sustain=settings.sustain, repage=settings.repage)

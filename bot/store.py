@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,8 +32,8 @@ class Database:
         if connection is None:
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
             connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA busy_timeout=30000")
+            _enable_wal(connection)
             connection.execute("PRAGMA foreign_keys=ON")
             self._local.connection = connection
         return connection
@@ -57,6 +58,20 @@ class Database:
             raise
         else:
             connection.execute("COMMIT")
+
+
+def _enable_wal(connection: sqlite3.Connection, *, within: float = 30.0) -> None:
+    """Switch to WAL, retrying: the switch takes an exclusive lock and SQLite answers "locked" at once
+    (without its busy handler) when several processes open a new file at the same moment."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # back off briefly before asking SQLite again
 
 
 def database(runtime: Runtime) -> Database:

@@ -219,3 +219,17 @@ def test_two_replicas_ticking_together_page_once(watch: Watch) -> None:
     assert not errors
     assert len(watch.pages()) == 1
     assert len(watch.recorder.calls("files.completeUploadExternal")) == 1
+
+
+def test_two_replicas_on_their_own_timers_post_one_status_per_interval(watch: Watch) -> None:
+    """Interval is 10 s: replica B ticks 3 s after replica A, every time; the channel sees one status each."""
+    other = Runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
+
+    def statuses() -> int:
+        return len([p for p in watch.posts() if not p.body.get("thread_ts") and "alert.ack" not in str(p.body)])
+
+    for n in range(3):
+        first = watch.run(n * 10)
+        second = run_once(other, at=watch.start + timedelta(seconds=n * 10 + 3))
+        assert not first.replayed and second.replayed
+    assert statuses() == 3
