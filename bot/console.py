@@ -11,6 +11,7 @@ import sys
 from typing import TextIO
 
 from bot.render import load_renderers, to_text
+from bot.render.terminal import terminal_text
 from bot.runtime import Runtime
 from bot.subcommands import Invocation, UsageError, dispatch, parse
 
@@ -26,7 +27,8 @@ def run_line(line: str, runtime: Runtime, *, user_id: str) -> str:
     invocation = Invocation(text=line, subcommand=name, args=args, user_id=user_id, user_name=user_id)
     reply = dispatch(invocation, runtime)
     parts = [to_text(reply.result), *(to_text(extra) for extra in reply.followups)]
-    return "\n\n".join(parts)
+    return terminal_text("\n\n".join(parts))
+
 
 
 def run_console(runtime: Runtime, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:

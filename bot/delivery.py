@@ -17,6 +17,7 @@ from typing import Protocol, TextIO
 from pydantic import BaseModel
 
 from bot.render import fallback_text, load_renderers, to_blocks, to_text
+from bot.render.terminal import terminal_text
 from bot.runtime import Runtime
 
 Postable = BaseModel | str
@@ -107,12 +108,12 @@ class ConsolePoster:
 
     def post(self, result: Postable, *, channel: str | None = None, thread_ts: str | None = None) -> str | None:
         prefix = "  ↳ " if thread_ts else ""
-        body = to_text(result)
+        body = terminal_text(to_text(result))
         print("\n".join(prefix + line for line in body.splitlines()), file=self._stream, flush=True)
         return self._next_ts()
 
     def update(self, ts: str, result: Postable, *, channel: str | None = None) -> None:
-        print(f"(updated {ts})\n{to_text(result)}", file=self._stream, flush=True)
+        print(f"(updated {ts})\n{terminal_text(to_text(result))}", file=self._stream, flush=True)
 
     def upload_png(self, png: bytes, *, filename: str, title: str, channel: str | None = None,
                    thread_ts: str | None = None) -> str | None:

@@ -24,7 +24,8 @@ MODULES = (console, serve, gates, attest)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bizra", description="Release ChatOps for BIZRA NODE0.")
     parser.add_argument("--config", help="bizra.yaml to use (default: $BIZRA_CONFIG, else built-in defaults)")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--log-level", default=None,
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO; ERROR for the console)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module in MODULES:
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = args.log_level or ("ERROR" if args.command == "console" else "INFO")
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.run(args))
     except ConfigError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,15 +81,6 @@ def now_clock() -> FixedClock:
     """A test clock that starts at the real time (Prometheus answers for real times) and moves only when told."""
     return FixedClock(datetime.now(UTC).replace(microsecond=0))
 
-
-def wait_until(condition: Callable[[], Any], *, timeout: float = 15.0, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass

@@ -59,14 +59,6 @@ def image_patches(api: KubeApiServer) -> list[Any]:
             if r.status == 200 and "containers" in str(r.body)]
 
 
-def wait_until(condition: Any, *, timeout: float = 15.0, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 @dataclass
 class Controller:

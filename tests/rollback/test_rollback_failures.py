@@ -18,11 +18,11 @@ from tests.rollback.conftest import (
     image_patches,
     make_config,
     seed,
-    wait_until,
 )
 from tests.rollback.test_rollback_slack import _click, _request_confirmation
 from tests.support.bot import running_bot
 from tests.support.kube_api import KubeApiServer
+from tests.support.polling import wait_until
 from tests.support.slack import SlackRecorder
 
 
