@@ -15,14 +15,11 @@ import yaml
 
 from bot.runtime import Runtime
 from bot.slo_watch import slo_history
-from commands.canary import GateVerdict, ManifestError, PodCount, SloSample, SloState, Stage
+from commands.canary import GateVerdict, ManifestError, PodCount, SloSample, Stage
 from commands.cluster import Cluster, ClusterError, KubeObject
-from commands.slo import SloState as WatchState
+from commands.slo import SloState
 
 log = logging.getLogger(__name__)
-
-_STATES = {WatchState.OK: SloState.OK, WatchState.BREACHING: SloState.BREACH, WatchState.UNKNOWN: SloState.UNKNOWN}
-
 
 def stages(runtime: Runtime) -> list[Stage]:
     return [
@@ -87,9 +84,9 @@ def slo_samples(runtime: Runtime, *, start: datetime, end: datetime) -> list[Slo
         log.warning("SLO history unavailable: %s", exc)
         return []
     return [
-        SloSample(at=status.at, state=_STATES[status.state], detail=", ".join(
+        SloSample(at=status.at, state=status.state, detail=", ".join(
             f"{r.name} {r.state}" + (f" ({r.reason})" if r.reason else "")
-            for r in status.results if r.state is not WatchState.OK))
+            for r in status.results if r.state is not SloState.OK))
         for status in statuses
     ]
 

@@ -8,7 +8,7 @@ out. The decision functions are purely computational; `apply_documents` and `com
 are the only steps that act, and they act only through the `Cluster` port.
 
 Policy (seed Phase 3, issue 4): a stage may be promoted when it has baked its full time AND its
-SLOs stayed OK for the whole stage: no evaluation in BREACH, no stretch of UNKNOWN (or of missing
+SLOs stayed OK for the whole stage: no evaluation in BREACHING, no stretch of UNKNOWN (or of missing
 evaluations) longer than the breach window, and a known OK state now. Missing metrics are never
 healthy. `--force "<reason>"` bypasses the policy for holders of `canary.force`; the bypassed
 blockers are reported and audited.
@@ -26,12 +26,7 @@ from pydantic import BaseModel, Field
 
 from commands.cluster import Cluster, ClusterError, DeploymentState, KubeObject
 from commands.last_stable import digest_problem
-
-
-class SloState(StrEnum):
-    OK = "OK"
-    BREACH = "BREACH"
-    UNKNOWN = "UNKNOWN"
+from commands.slo import SloState
 
 
 class SloSample(BaseModel):
@@ -186,7 +181,7 @@ def review_slos(samples: Iterable[SloSample], *, start: datetime, end: datetime,
             breach = None
         else:
             close_gap(sample.at)
-            if sample.state is SloState.BREACH:
+            if sample.state is SloState.BREACHING:
                 if breach is None:
                     breach = SloProblem(kind=SloProblemKind.BREACH, start=sample.at, end=sample.at,
                                         detail=sample.detail)

@@ -20,9 +20,9 @@ from commands.canary import (
     CanaryStarted,
     CanaryStatus,
     PromotionCheck,
-    SloState,
     human,
 )
+from commands.slo import SloState
 
 
 def _at(when: datetime) -> str:
@@ -46,7 +46,9 @@ def _blocks(lines: list[str], *, context: str | None = None) -> Blocks:
     return blocks
 
 
-_SLO_ICON = {SloState.OK: ":large_green_circle:", SloState.BREACH: ":red_circle:", SloState.UNKNOWN: ":white_circle:"}
+_SLO_ICON = {
+    SloState.OK: ":large_green_circle:", SloState.BREACHING: ":red_circle:", SloState.UNKNOWN: ":white_circle:",
+}
 
 
 # -- refused --------------------------------------------------------------------------------------

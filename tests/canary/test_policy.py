@@ -13,13 +13,13 @@ from commands.canary import (
     PodCount,
     SloProblemKind,
     SloSample,
-    SloState,
     Stage,
     check_promotion,
     review_slos,
     start_refusals,
     substitute_image,
 )
+from commands.slo import SloState
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 REPO = "ghcr.io/bizra/node0"
@@ -39,7 +39,7 @@ def run(stage: int = 0) -> CanaryRun:
 def every_minute(minutes: int, state: SloState = SloState.OK, **overrides: SloState) -> list[SloSample]:
     """One evaluation a minute from T0+1m; `m17=BREACH` overrides the state at minute 17."""
     return [SloSample(at=T0 + timedelta(minutes=m), state=overrides.get(f"m{m}", state),
-                      detail="cb_error_rate BREACH" if overrides.get(f"m{m}") is SloState.BREACH else "")
+                      detail="cb_error_rate BREACH" if overrides.get(f"m{m}") is SloState.BREACHING else "")
             for m in range(1, minutes + 1)]
 
 
@@ -62,7 +62,7 @@ def test_refused_before_bake_says_when() -> None:
 
 
 def test_a_breach_during_the_stage_blocks_even_after_bake() -> None:
-    samples = every_minute(60, m17=SloState.BREACH, m18=SloState.BREACH)
+    samples = every_minute(60, m17=SloState.BREACHING, m18=SloState.BREACHING)
     check = check_promotion(run=run(), stages=STAGES, now=T0 + timedelta(minutes=60), samples=samples, gap_limit=GAP,
                             pods=READY, require_ready=True)
     assert not check.allowed
