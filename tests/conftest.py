@@ -24,3 +24,4 @@ def slack_recorder() -> Iterator[SlackRecorder]:
         yield recorder
     finally:
         recorder.stop()
+    assert not recorder.block_problems, f"Slack would refuse these messages: {recorder.block_problems}"

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.blockkit import problems
+
 
 @dataclass
 class Recorded:
@@ -41,6 +43,8 @@ class SlackRecorder:
     overrides: dict[str, Callable[[Recorded], tuple[int, dict[str, str], dict[str, Any]]]] = field(
         default_factory=dict
     )
+    # Block Kit rule breaks Slack would have refused (`invalid_blocks`); the fixture fails the test on any.
+    block_problems: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: int = 0
@@ -95,6 +99,13 @@ class SlackRecorder:
             self.requests.append(recorded)
             self._ts += 1
             ts = f"{int(time.time())}.{self._ts:06d}"
+        broken = _block_problems(recorded)
+        if broken:
+            with self._lock:
+                self.block_problems.extend(f"{recorded.path}: {problem}" for problem in broken)
+            if recorded.path.startswith("/response/"):
+                return 400, {"Content-Type": "text/plain"}, b"invalid_blocks"
+            return 200, {"Content-Type": "application/json"}, {"ok": False, "error": "invalid_blocks", "errors": broken}
         if recorded.path.startswith("/response/"):
             return 200, {"Content-Type": "text/plain"}, b"ok"
         override = self.overrides.get(recorded.api_method)
@@ -133,6 +144,23 @@ class SlackRecorder:
                 return snapshot
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for {what}; received: {[r.path for r in self.calls()]}")
+
+
+_CHECKED_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
+
+
+def _block_problems(recorded: Recorded) -> list[str]:
+    if not (recorded.path.startswith("/response/") or recorded.api_method in _CHECKED_METHODS):
+        return []
+    blocks = recorded.body.get("blocks")
+    if blocks is None:
+        return []
+    if isinstance(blocks, str):  # form-encoded bodies carry blocks as a JSON string
+        try:
+            blocks = json.loads(blocks)
+        except json.JSONDecodeError:
+            return ["blocks is not valid JSON"]
+    return problems(blocks)
 
 
 def _decode(raw: bytes, headers: Any) -> dict[str, Any]:
