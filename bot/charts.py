@@ -11,6 +11,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import matplotlib
 
@@ -38,11 +39,12 @@ def _scale(unit: Unit) -> tuple[float, str]:
     return 1.0, ""
 
 
-def render_png(panels: Sequence[Panel], *, title: str) -> bytes:
-    """One row per SLO: its value over time and the objective as a dashed red line."""
+def render_png(panels: Sequence[Panel], *, title: str, start: datetime, end: datetime) -> bytes:
+    """One row per SLO over [start, end] (UTC): its value over time and the objective as a dashed red line."""
+    short = (end - start).total_seconds() <= 600
     figure, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 * len(panels) + 0.6), squeeze=False)
     try:
-        figure.suptitle(title, fontsize=11)
+        figure.suptitle(f"{title} (UTC)", fontsize=11)
         for ax, panel in zip(axes[:, 0], panels, strict=True):
             factor, unit = _scale(panel.slo.unit)
             plotted = False
@@ -54,11 +56,15 @@ def render_png(panels: Sequence[Panel], *, title: str) -> bytes:
             ax.axhline(panel.slo.objective * factor, color="red", linestyle="--", linewidth=1,
                        label=f"objective {panel.slo.comparator.value} {panel.slo.objective * factor:g}{unit}")
             if not plotted:
-                ax.text(0.5, 0.5, panel.error or "no data", transform=ax.transAxes, ha="center", va="center",
-                        color="gray", fontsize=9)
+                # Above the objective line and boxed, so "no data" is never read as a flat, healthy series.
+                ax.text(0.5, 0.72, panel.error or "no data", transform=ax.transAxes, ha="center", va="center",
+                        color="dimgray", fontsize=9, bbox={"facecolor": "white", "edgecolor": "lightgray"})
+            # The window is fixed, so an empty panel still shows the half hour it covers.
+            ax.set_xlim(start, end)
             ax.set_title(f"{panel.slo.name} ({unit or 'value'})", fontsize=9, loc="left")
-            ax.legend(loc="upper right", fontsize=7)
-            ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=None))
+            ax.legend(loc="best", fontsize=7)
+            # Seconds matter on short windows (tests, a fresh breach); minutes are enough on a half hour.
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S" if short else "%H:%M", tz=UTC))
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
         figure.tight_layout()

@@ -404,7 +404,7 @@ def chart_png(runtime: Runtime, slos: list[SloDefinition], *, end: datetime, tit
             panels.append(Panel(slo=slo, series=series))
         except Exception as exc:
             panels.append(Panel(slo=slo, series=[], error=f"no data: {type(exc).__name__}"))
-    return render_png(panels, title=title)
+    return render_png(panels, title=title, start=start, end=end)
 
 
 def _upload_chart(runtime: Runtime, alert: Alert) -> None:
