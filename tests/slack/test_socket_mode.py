@@ -1,0 +1,168 @@
+"""`bizra serve` in Socket Mode: the real process, connected to a Socket Mode server on 127.0.0.1.
+
+With `SLACK_APP_TOKEN` set, serve asks `apps.connections.open` (on the recording Web API server)
+for a WebSocket URL, connects, and answers envelopes with acks on the socket; slow work still
+answers through `response_url`, and `/healthz` stays on HTTP for the container's health check.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.gates.evidence import GATE_NAMES, RELEASE_KEY, copy_shipped
+from tests.support.slack import SlackRecorder
+from tests.support.socket_mode import SocketModeServer
+
+REPO = Path(__file__).resolve().parents[2]
+APP_TOKEN = "xapp-1-A0-test-app-token"  # made up; never a real workspace's
+BOT_TOKEN = "xoxb-test-bot-token"
+SIGNING_SECRET = "test-signing-secret"
+
+
+@dataclass
+class ServeProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def socket_mode(slack_recorder: SlackRecorder) -> Iterator[SocketModeServer]:
+    server = SocketModeServer(slack_recorder).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not server.problems, f"Slack's Socket Mode server would reject: {server.problems}"
+
+
+@pytest.fixture
+def serve(socket_mode: SocketModeServer, slack_recorder: SlackRecorder, tmp_path: Path) -> Iterator[ServeProcess]:
+    config = tmp_path / "bizra.yaml"
+    config.write_text(yaml.safe_dump({
+        "gates": {"artifacts_dir": str(copy_shipped(tmp_path / "artifacts")), "trusted_keys": [str(RELEASE_KEY)]},
+        "slo": {"enabled": False},
+        "store": {"path": str(tmp_path / "state.sqlite")},
+    }), encoding="utf-8")
+    port = _free_port()
+    env = {
+        **os.environ,  # the conftest has already removed any real SLACK_* variables
+        "SLACK_APP_TOKEN": APP_TOKEN,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_recorder.api_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(config), "serve"],
+            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+        )
+    running = ServeProcess(process=process, port=port, log=log)
+    try:
+        try:
+            socket_mode.wait_connected(timeout=15)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; exit code {process.poll()}; serve's log:\n{running.output()}") from exc
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def test_serve_connects_with_the_app_token(serve: ServeProcess, slack_recorder: SlackRecorder) -> None:
+    [opened] = slack_recorder.calls("apps.connections.open")
+    assert opened.headers["Authorization"] == f"Bearer {APP_TOKEN}"
+    assert serve.process.poll() is None
+
+
+def test_gates_over_socket_mode_acks_then_posts_the_verdict(
+    serve: ServeProcess, socket_mode: SocketModeServer, slack_recorder: SlackRecorder
+) -> None:
+    envelope = socket_mode.push_slash_command(
+        "gates", response_url=slack_recorder.response_url("sm-gates"), user_id="U777"
+    )
+    ack = socket_mode.ack_for(envelope)
+    assert ack["payload"]["response_type"] == "ephemeral"
+    assert "gates" in ack["payload"]["text"]
+
+    slack_recorder.wait_for(lambda _: bool(slack_recorder.responses("sm-gates")), what="the verdict on response_url")
+    [answer] = slack_recorder.responses("sm-gates")
+    verdict = answer.body
+    assert verdict["response_type"] == "in_channel"
+    assert verdict["blocks"][0]["text"]["text"] == "Release gates: grade A+ · score 1.000"
+    gate_lines = [block["text"]["text"] for block in verdict["blocks"] if block["type"] == "section"][1:]
+    assert len(gate_lines) == 9
+    for number, (line, name) in enumerate(zip(gate_lines, GATE_NAMES, strict=True), start=1):
+        assert line.startswith(f":white_check_mark: *{number}. {name}*")
+    assert "asked by <@U777>" in verdict["blocks"][-1]["elements"][0]["text"]
+
+
+def test_unknown_subcommand_is_answered_in_the_ack(
+    serve: ServeProcess, socket_mode: SocketModeServer, slack_recorder: SlackRecorder
+) -> None:
+    envelope = socket_mode.push_slash_command("bogus", response_url=slack_recorder.response_url("sm-bogus"))
+    ack = socket_mode.ack_for(envelope)
+    assert ack["payload"]["response_type"] == "ephemeral"
+    assert "`bogus` is not a /bizra subcommand" in ack["payload"]["text"]
+    assert "/bizra help" in ack["payload"]["text"]
+    assert not slack_recorder.responses("sm-bogus")  # nothing else runs for a usage error
+
+
+def test_button_click_envelope_is_acked(
+    serve: ServeProcess, socket_mode: SocketModeServer, slack_recorder: SlackRecorder
+) -> None:
+    envelope = socket_mode.push_button_click(
+        action_id="nobody-handles-this", value="x", user_id="U123", response_url=slack_recorder.response_url("sm-btn")
+    )
+    assert socket_mode.ack_for(envelope) == {"envelope_id": envelope}
+
+
+def test_healthz_answers_on_http_in_socket_mode(serve: ServeProcess) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{serve.port}/healthz", timeout=5) as response:
+        assert response.status == 200
+        assert response.read() == b"ok\n"
+
+
+def test_secrets_stay_out_of_the_log(
+    serve: ServeProcess, socket_mode: SocketModeServer, slack_recorder: SlackRecorder
+) -> None:
+    envelope = socket_mode.push_slash_command("gates", response_url=slack_recorder.response_url("sm-log"))
+    socket_mode.ack_for(envelope)
+    slack_recorder.wait_for(lambda _: bool(slack_recorder.responses("sm-log")), what="the verdict on response_url")
+    output = serve.output()
+    assert "Socket Mode" in output  # the log was written, so its absence of secrets means something
+    for secret in (APP_TOKEN, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in output
+
+
+def test_sigterm_closes_the_socket_and_exits_cleanly(serve: ServeProcess) -> None:
+    serve.process.terminate()  # what Kubernetes sends when it stops the pod
+    assert serve.process.wait(timeout=15) == 0, serve.output()
+    assert "SIGTERM: stopping" in serve.output()
