@@ -11,14 +11,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import attest, console, gates, serve
+from bot.cli import attest, console, gates, serve, verify
 from bot.config import ConfigError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-MODULES = (console, serve, gates, attest)
+MODULES = (console, serve, gates, attest, verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
