@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.kube_api import KubeApiServer
 from tests.support.slack import SlackRecorder
 
 
@@ -25,3 +26,13 @@ def slack_recorder() -> Iterator[SlackRecorder]:
     finally:
         recorder.stop()
     assert not recorder.block_problems, f"Slack would refuse these messages: {recorder.block_problems}"
+
+
+@pytest.fixture
+def api() -> Iterator[KubeApiServer]:
+    """An empty Kubernetes API server on 127.0.0.1, reached through the official client."""
+    server = KubeApiServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -29,15 +29,6 @@ RELEASE_CHANNEL = "C_RELEASE"
 BAKE = [1.0, 2.0, 3.0]
 
 
-@pytest.fixture
-def api() -> Iterator[KubeApiServer]:
-    server = KubeApiServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def seed(api: KubeApiServer) -> None:
     api.put(deployment_manifest(image=STABLE))
     api.roll_out(NS, "node0")

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 # Every feature is imported now: a slow first import (matplotlib's font cache on a fresh machine)
 # must not eat the time budget of a test's wait.
 from bot import handlers as _handlers  # noqa: F401
@@ -24,15 +22,6 @@ GOOD = "ghcr.io/bizra/node0@sha256:" + "a" * 64
 BAD = "ghcr.io/bizra/node0@sha256:" + "b" * 64
 RESPONDER = "U_RESP"
 ANNOTATION = "flagger.app/last-stable-revision"
-
-
-@pytest.fixture
-def api() -> Iterator[KubeApiServer]:
-    server = KubeApiServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def seed(api: KubeApiServer, *, image: str = BAD, annotations: dict[str, str] | None = None) -> None:
