@@ -12,7 +12,7 @@ Keys:
 - trusted public keys are files holding either a PEM `PUBLIC KEY` (SubjectPublicKeyInfo, what
   `openssl pkey -pubout` and `bizra attest keygen` write) or one line of standard base64 of the raw
   32-byte key;
-- private keys for signing are unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). They belong
+- private keys for signing are unencrypted PKCS#8 PEM (PEM type `PRIVATE KEY`). They belong
   in a secret store or CI secret, never in the repository.
 
 `verify_attestation()` is purely computational: it takes the parsed attestation, the digests of

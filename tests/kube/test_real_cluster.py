@@ -65,7 +65,7 @@ def test_rollback_on_a_real_cluster(tmp_path: Path) -> None:
             status = apps.read_namespaced_deployment(name="node0", namespace=namespace).status
             if status.available_replicas == 1:
                 break
-            time.sleep(1)
+            time.sleep(1)  # polling a real cluster until the deadline
         shown = run_line("/bizra rollback e2e", runtime, user_id="console:e2e")
         match = re.search(r"/bizra rollback confirm (\w+)", shown)
         assert match, shown

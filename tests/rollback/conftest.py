@@ -74,7 +74,7 @@ def controller(api: KubeApiServer, *, image: str = GOOD) -> Iterator[Controller]
                 api.roll_out(NS, "node0")
                 rolled.set()
                 return
-            time.sleep(0.02)
+            time.sleep(0.02)  # polling interval, bounded by the deadline above
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

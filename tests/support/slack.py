@@ -142,7 +142,7 @@ class SlackRecorder:
             snapshot = self.calls()
             if predicate(snapshot):
                 return snapshot
-            time.sleep(0.02)
+            time.sleep(0.02)  # polling interval until the deadline
         raise AssertionError(f"timed out waiting for {what}; received: {[r.path for r in self.calls()]}")
 
 
