@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from bot.settings import require_http_url
 from commands.burn_rate import BurnRatePolicy
 from commands.slo import SloDefinition, default_catalog, parse_duration
 
@@ -37,9 +38,7 @@ class PrometheusSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL, e.g. http://prometheus.monitoring:9090")
-        return value.rstrip("/")
+        return require_http_url(value, example="http://prometheus.monitoring:9090").rstrip("/")
 
     @model_validator(mode="after")
     def _one_auth(self) -> PrometheusSettings:

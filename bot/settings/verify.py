@@ -7,9 +7,9 @@ WQ proof from `gates.artifacts_dir`; this section names the objects the hardenin
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.settings import require_http_url
 
 
 class VerifySettings(BaseModel):
@@ -37,6 +37,4 @@ class VerifySettings(BaseModel):
     @field_validator("health_url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL, e.g. https://api.bizra.ai/health")
-        return value
+        return require_http_url(value, example="https://api.bizra.ai/health")
