@@ -37,10 +37,10 @@ sys.path.insert(0, str(REPO))
 
 from pydantic import SecretStr  # noqa: E402
 
-from bot.config import BizraConfig, Secrets  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from bot.scheduler import start_scheduler  # noqa: E402
-from bot.slo_watch import load_state  # noqa: E402
+from bot.assembly import build_runtime  # noqa: E402
+from bot.core.config import BizraConfig, Secrets  # noqa: E402
+from bot.features.slo.watch import load_state  # noqa: E402
+from bot.surfaces.scheduler import start_scheduler  # noqa: E402
 from tests.support.node0_exporter import node0_exporter  # noqa: E402
 from tests.support.prometheus import free_port, poll, prometheus_server  # noqa: E402
 from tests.support.slack import SlackRecorder  # noqa: E402
@@ -124,7 +124,7 @@ def main() -> int:
                         "sustain": args.sustain, "repage": 3600, "post_status": False},
             })
             secrets = Secrets(slack_bot_token=SecretStr("xoxb-bench"), slack_api_url=recorder.api_url)
-            runtime = Runtime(config=config, secrets=secrets)
+            runtime = build_runtime(config=config, secrets=secrets)
             scheduler = start_scheduler(runtime)
             assert scheduler is not None
             try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -171,6 +172,24 @@ class MetricsSource(Protocol):
     """One instant query per SLO per evaluation (the Prometheus adapter in the bot)."""
 
     def read(self, slo: SloDefinition, *, window: str, at: datetime) -> Reading: ...
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart: (time, value) points; NaN points are gaps."""
+
+    labels: dict[str, str]
+    points: list[tuple[datetime, float]]
+
+
+class SeriesSource(Protocol):
+    """An SLO's value over a time range (charts)."""
+
+    def range(self, slo: SloDefinition, *, window: str, start: datetime, end: datetime) -> list[Series]: ...
+
+
+class MetricsReader(MetricsSource, SeriesSource, Protocol):
+    """What the SLO feature reads from Prometheus: instant readings and ranges."""
 
 
 class SloResult(BaseModel):

@@ -8,8 +8,8 @@ dicts, as `kubectl get -o json` shows them — what incident bundles store).
 Configuration (`release.kube` in bizra.yaml): `mode` auto | kubeconfig | in-cluster,
 `kubeconfig` path (default `$KUBECONFIG`, else `~/.kube/config`), `context`, `timeout_seconds`,
 `conflict_retries`. A read is retried once by urllib3 on a broken connection or timeout, so it
-takes at most twice `timeout_seconds`. `cluster(runtime)` builds the adapter once per process; a test may install its
-own with `runtime.provide(SERVICE_NAME, KubernetesCluster(configuration))`.
+takes at most twice `timeout_seconds`. The composition root builds the adapter once per process
+(`runtime.cluster`); a test may install its own with `runtime.cluster.set(KubernetesCluster(configuration))`.
 
 Errors: every failure becomes `commands.cluster.ClusterError` with a sentence for the user:
 403 (the bot's RBAC lacks a verb), 404 (wrong namespace/name in config), 409 (an update raced
@@ -38,13 +38,11 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
-from bot.runtime import Runtime
-from bot.settings.release import KubeAccessSettings
+from bot.core.settings import KubeAccessSettings
 from commands.cluster import ClusterError, ClusterErrorKind, DeploymentState, KubeObject
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = "kubernetes"
 FIELD_MANAGER = "bizra-bot"
 
 Triple = tuple[str, str, str]  # (api group, resource, verb); the core group is ""
@@ -445,9 +443,3 @@ class KubernetesCluster:
         obj.setdefault("apiVersion", found.api_version)
         obj.setdefault("kind", found.kind)
         return obj
-
-
-def cluster(runtime: Runtime) -> KubernetesCluster:
-    """The process's adapter, built on first use from `release.kube` (raises ClusterError when unusable)."""
-    settings = runtime.config.release.kube
-    return runtime.service(SERVICE_NAME, lambda: KubernetesCluster.from_settings(settings))

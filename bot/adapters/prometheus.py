@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,23 +24,14 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from bot.runtime import Runtime
-from bot.settings.slo import PrometheusSettings
+from bot.core.settings import PrometheusSettings
 from commands.burn_rate import BurnRatePolicy
-from commands.slo import Paging, Reading, SloDefinition
+from commands.slo import Paging, Reading, Series, SloDefinition
 
 log = logging.getLogger(__name__)
 
 WINDOW_LABEL = "bizra_window"
 VALUE_WINDOW = "value"
-
-
-@dataclass(frozen=True)
-class Series:
-    """One line of a chart: (time, value) points; NaN points are gaps."""
-
-    labels: dict[str, str]
-    points: list[tuple[datetime, float]]
 
 
 def _float(raw: Any) -> float:
@@ -134,10 +124,3 @@ class PrometheusSource:
                            for t, v in item.get("values") or []])
             for item in result or []
         ]
-
-
-def prometheus(runtime: Runtime) -> PrometheusSource:
-    """The shared source for this runtime (built on first use from `slo.prometheus`)."""
-    settings = runtime.config.slo
-    return runtime.service("slo.prometheus", lambda: PrometheusSource(settings.prometheus,
-                                                                       burn_policy=settings.burn_rate))

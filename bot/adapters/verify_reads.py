@@ -21,11 +21,10 @@ from typing import Any
 import requests
 from kubernetes import client as k8s
 
-from bot.adapters.kubernetes import KubernetesCluster, Triple, cluster, load_configuration
-from bot.runtime import Runtime
-from bot.settings.slo import PrometheusSettings
-from commands.cluster import ClusterError, ClusterErrorKind, KubeObject
-from commands.verify import CanaryRecord, ScrapeTarget, Unavailable, VerifyPorts
+from bot.adapters.kubernetes import Triple
+from bot.core.settings import PrometheusSettings
+from commands.cluster import Cluster, ClusterError, ClusterErrorKind, KubeObject
+from commands.verify import ScrapeTarget, Unavailable
 
 # (api group, resource, verb) of the calls this module makes itself (the rest go through the cluster adapter).
 KYVERNO_POLICY: Triple = ("kyverno.io", "clusterpolicies", "get")
@@ -33,8 +32,6 @@ JOB: Triple = ("batch", "jobs", "get")
 PERMISSIONS: frozenset[Triple] = frozenset({KYVERNO_POLICY, JOB})
 # What the reads below ask of the cluster adapter (already in its own table; listed for the RBAC test).
 CLUSTER_ADAPTER_CALLS = ("read_object", "list_pods")
-
-SERVICE_NAME = "verify.kubernetes"
 
 
 def _cluster_error(exc: k8s.ApiException, *, what: str) -> ClusterError:
@@ -51,7 +48,7 @@ def _cluster_error(exc: k8s.ApiException, *, what: str) -> ClusterError:
 class KubeVerifyReads:
     """`commands.verify.VerifyCluster` over the cluster adapter plus two reads of its own."""
 
-    def __init__(self, *, cluster_factory: Callable[[], KubernetesCluster],
+    def __init__(self, *, cluster_factory: Callable[[], Cluster],
                  configuration_factory: Callable[[], k8s.Configuration], timeout: float) -> None:
         self._cluster_factory = cluster_factory
         self._configuration_factory = configuration_factory
@@ -170,37 +167,3 @@ class HttpHealth:
             raise Unavailable(f"no answer ({type(exc).__name__}: {str(exc)[:160]})") from exc
         response.close()
         return int(response.status_code)
-
-
-class StoreCanaryHistory:
-    """`commands.verify.CanaryHistory` over the canary feature's own store (bot/canary_store.py)."""
-
-    def __init__(self, runtime: Runtime, *, limit: int = 200) -> None:
-        self._runtime = runtime
-        self._limit = limit
-
-    def recent(self) -> list[CanaryRecord]:
-        try:
-            from bot import canary_store
-        except ImportError as exc:  # the canary feature is not installed in this build
-            raise Unavailable("the bot has no canary store in this build") from exc
-        try:
-            entries = canary_store.history(self._runtime, self._limit)
-        except Exception as exc:  # sqlite errors, a locked or unreadable file
-            raise Unavailable(f"the bot's canary record could not be read ({type(exc).__name__}: {exc})") from exc
-        return [CanaryRecord(canary_id=e.canary_id, at=e.at, actor=e.actor, event=e.event, outcome=e.outcome,
-                             image=e.image, detail=e.detail) for e in entries]
-
-
-def verify_ports(runtime: Runtime) -> VerifyPorts:
-    """The ports for this runtime (a test may `runtime.provide(SERVICE_NAME, KubeVerifyReads(...))`)."""
-    kube = runtime.config.release.kube
-    reads = runtime.service(SERVICE_NAME, lambda: KubeVerifyReads(
-        cluster_factory=lambda: cluster(runtime), configuration_factory=lambda: load_configuration(kube),
-        timeout=kube.timeout_seconds))
-    return VerifyPorts(
-        cluster=reads,
-        prometheus=PrometheusTargets(runtime.config.slo.prometheus),
-        health=HttpHealth(timeout=runtime.config.verify.health_timeout_seconds),
-        canary=StoreCanaryHistory(runtime),
-    )

@@ -1,3 +1,3 @@
 """Import every feature before the tests run, so a slow first import never eats a test's wait budget."""
 
-from bot import handlers as _handlers  # noqa: F401
+import bot.assembly as _assembly  # noqa: F401

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.access import check, require
-from bot.audit import latest, record
-from bot.config import BizraConfig, Secrets
-from bot.runtime import Runtime
-from bot.settings.access import AccessSettings
+from bot.assembly import build_runtime
+from bot.core.audit import latest, record
+from bot.core.config import BizraConfig, Secrets
+from bot.core.runtime import Runtime
+from bot.features.access.enforce import check, require
+from bot.features.access.settings import AccessSettings
 from commands.access import Caller, Permission, Policy, Role, decide
 from tests.support.bot import running_bot
 from tests.support.slack import SlackRecorder
@@ -22,7 +23,7 @@ def _config(tmp_path: Path, **access: object) -> BizraConfig:
 
 
 def _runtime(config: BizraConfig, *, surface: str = "slack") -> Runtime:
-    return Runtime(config=config, secrets=Secrets(), surface=surface)
+    return build_runtime(config=config, secrets=Secrets(), surface=surface)
 
 
 ROLES = {
@@ -134,7 +135,7 @@ def test_audit_command_shows_latest_entries_over_slack(tmp_path: Path, slack_rec
 
 
 def test_audit_command_rejects_a_bad_count(tmp_path: Path) -> None:
-    from bot.console import run_line
+    from bot.surfaces.console import run_line
 
     runtime = _runtime(_config(tmp_path), surface="console")
     assert "whole number from 1 to 200" in run_line("/bizra audit lots", runtime, user_id="console:ops")

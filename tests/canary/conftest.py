@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import BizraConfig
+from bot.core.config import BizraConfig
 from commands.ports import FixedClock
 from tests.support.bot import RunningBot, running_bot
 from tests.support.kube_api import KubeApiServer, deployment_manifest

@@ -14,9 +14,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bot.audit import latest
-from bot.canary_store import history, load
-from bot.config import BizraConfig
+from bot.core.audit import latest
+from bot.core.config import BizraConfig
+from bot.features.canary.store import history, load
 from tests.canary.conftest import (
     CANARY_DIR,
     CANDIDATE,

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from bot.audit import latest
-from bot.canary_store import load
-from bot.release_history import last_stable
-from bot.slo_watch import run_once
+from bot.core.audit import latest
+from bot.features.canary.store import load
+from bot.features.releases.history import last_stable
+from bot.features.slo.watch import run_once
 from commands.ports import FixedClock
 from tests.canary.conftest import (
     CANDIDATE,

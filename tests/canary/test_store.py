@@ -6,9 +6,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot import canary_store as store
-from bot.config import BizraConfig, Secrets
-from bot.runtime import Runtime
+from bot.assembly import build_runtime
+from bot.core.config import BizraConfig, Secrets
+from bot.core.runtime import Runtime
+from bot.features.canary import store as store
 from commands.canary import CanaryRun
 from commands.ports import FixedClock
 
@@ -19,7 +20,7 @@ TIMEOUT = timedelta(minutes=5)
 def replica(path: Path) -> Runtime:
     """A bot process of its own (own connections) on the shared store file, like a second replica."""
     config = BizraConfig.model_validate({"store": {"path": str(path)}})
-    return Runtime(config=config, secrets=Secrets(), clock=FixedClock(T0))
+    return build_runtime(config=config, secrets=Secrets(), clock=FixedClock(T0))
 
 
 def started(runtime: Runtime) -> CanaryRun:

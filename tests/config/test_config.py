@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import BizraConfig, ConfigError, load_config, load_secrets
+from bot.core.config import BizraConfig, ConfigError, load_config, load_secrets
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.kubernetes import KubernetesCluster
-from bot.settings.release import KubeAccessSettings
+from bot.core.settings import KubeAccessSettings
 from tests.support.kube_api import KubeApiServer, deployment_manifest
 
 NS = "bizra-production"

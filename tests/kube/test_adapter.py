@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.kubernetes import PERMISSIONS, KubernetesCluster, load_configuration, required_permissions
-from bot.settings.release import KubeAccessSettings
+from bot.core.settings import KubeAccessSettings
 from commands.cluster import ClusterError, ClusterErrorKind
 from tests.kube.conftest import GOOD, NEW, NS
 from tests.support.kube_api import KubeApiServer

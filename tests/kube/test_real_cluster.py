@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import BizraConfig, Secrets
-from bot.console import run_line
-from bot.runtime import Runtime
+from bot.assembly import build_runtime
+from bot.core.config import BizraConfig, Secrets
+from bot.surfaces.console import run_line
 
 pytestmark = pytest.mark.cluster
 
@@ -59,7 +59,7 @@ def test_rollback_on_a_real_cluster(tmp_path: Path) -> None:
                         "rollback": {"incidents_dir": str(tmp_path / "incidents"), "poll_interval_seconds": 1,
                                      "rollout_deadline_seconds": 240}},
         })
-        runtime = Runtime(config=config_model, secrets=Secrets(), surface="console")
+        runtime = build_runtime(config=config_model, secrets=Secrets(), surface="console")
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:  # the first rollout must be done before the incident
             status = apps.read_namespaced_deployment(name="node0", namespace=namespace).status

@@ -15,7 +15,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from bot.config import load_config
+from bot.core.config import load_config
 from tests.ops.support import OPS, ROOT, documents, find, objects, yaml_files
 
 K8S_VERSION = "1.30.0"

@@ -12,8 +12,8 @@ from typing import Any
 
 # Every feature is imported now: a slow first import (matplotlib's font cache on a fresh machine)
 # must not eat the time budget of a test's wait.
-from bot import handlers as _handlers  # noqa: F401
-from bot.config import BizraConfig
+import bot.assembly as _assembly  # noqa: F401
+from bot.core.config import BizraConfig
 from tests.support.kube_api import KubeApiServer, deployment_manifest
 from tests.support.slack import Recorded
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import AuditEntry, latest
-from bot.release_history import record_stable
+from bot.core.audit import AuditEntry, latest
+from bot.features.releases.history import record_stable
 from tests.rollback.conftest import ANNOTATION, BAD, GOOD, NS, RESPONDER, image_patches, make_config, seed
 from tests.support.bot import running_bot
 from tests.support.kube_api import KubeApiServer, deployment_manifest

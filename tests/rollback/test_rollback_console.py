@@ -6,19 +6,19 @@ import io
 import re
 from pathlib import Path
 
-from bot.config import Secrets
-from bot.console import run_line
-from bot.delivery import ConsolePoster
-from bot.runtime import Runtime
+from bot.assembly import build_runtime
+from bot.core.config import Secrets
+from bot.core.delivery import ConsolePoster
+from bot.surfaces.console import run_line
 from tests.rollback.conftest import ANNOTATION, GOOD, container, controller, image_patches, make_config, seed
 from tests.support.kube_api import KubeApiServer
 
 
 def test_console_rollback_is_confirmed_by_typing_the_id(api: KubeApiServer, tmp_path: Path) -> None:
     seed(api, annotations={ANNOTATION: GOOD})
-    runtime = Runtime(config=make_config(api, tmp_path), secrets=Secrets(), surface="console")
+    runtime = build_runtime(config=make_config(api, tmp_path), secrets=Secrets(), surface="console")
     screen = io.StringIO()
-    runtime.provide("poster", ConsolePoster(screen))
+    runtime.poster.set(ConsolePoster(runtime.registry.renderers, screen))
 
     shown = run_line("/bizra rollback bad deploy", runtime, user_id="console:ops")
     match = re.search(r"/bizra rollback confirm (\w+)", shown)
@@ -41,6 +41,6 @@ def test_console_rollback_is_confirmed_by_typing_the_id(api: KubeApiServer, tmp_
 
 
 def test_console_confirm_needs_an_id(api: KubeApiServer, tmp_path: Path) -> None:
-    runtime = Runtime(config=make_config(api, tmp_path), secrets=Secrets(), surface="console")
+    runtime = build_runtime(config=make_config(api, tmp_path), secrets=Secrets(), surface="console")
     assert "rollback confirm <id>" in run_line("/bizra rollback confirm", runtime, user_id="console:ops")
     assert "no rollback confirmation `nope`" in run_line("/bizra rollback confirm nope", runtime, user_id="console:ops")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.audit import latest
-from bot.release_history import last_stable
+from bot.core.audit import latest
+from bot.features.releases.history import last_stable
 from tests.rollback.conftest import (
     ANNOTATION,
     BAD,

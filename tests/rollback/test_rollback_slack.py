@@ -6,8 +6,8 @@ import json
 import threading
 from pathlib import Path
 
-from bot.audit import latest
-from bot.release_history import last_stable
+from bot.core.audit import latest
+from bot.features.releases.history import last_stable
 from tests.rollback.conftest import (
     ANNOTATION,
     BAD,

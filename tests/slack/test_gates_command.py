@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.config import BizraConfig
-from bot.settings.gates import GatesSettings
+from bot.core.config import BizraConfig
+from bot.features.gates.settings import GatesSettings
 from tests.gates.evidence import GATE_NAMES, RELEASE_KEY, copy_shipped
 from tests.support.bot import running_bot
 from tests.support.slack import SlackRecorder

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.config import BizraConfig
+from bot.core.config import BizraConfig
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "ops" / "slack" / "manifest.yaml"

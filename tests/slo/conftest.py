@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bot.config import BizraConfig, Secrets
-from bot.runtime import Runtime
-from bot.slo_watch import WatchRun, evaluate_now, run_once
+from bot.assembly import build_runtime
+from bot.core.config import BizraConfig, Secrets
+from bot.core.runtime import Runtime
+from bot.features.slo.watch import WatchRun, evaluate_now, run_once
 from commands.ports import FixedClock
 from commands.slo import SloState, SloStatus
 from tests.support.node0_exporter import Node0Exporter, node0_exporter
@@ -115,7 +116,7 @@ def watch(prom: PrometheusServer, node0: Node0Exporter, slack_recorder: SlackRec
     node0.reset()
     config = slo_config(prom.url, tmp_path)
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
-    runtime = Runtime(config=config, secrets=secrets_for(slack_recorder), clock=clock)
+    runtime = build_runtime(config=config, secrets=secrets_for(slack_recorder), clock=clock)
     watch = Watch(runtime=runtime, clock=clock, recorder=slack_recorder, node0=node0, start=clock.now())
     watch.wait_all_ok()
     yield watch

@@ -6,9 +6,9 @@ import io
 import json
 from pathlib import Path
 
-from bot.console import run_line
-from bot.delivery import ConsolePoster
-from bot.runtime import Runtime
+from bot.assembly import build_runtime
+from bot.core.delivery import ConsolePoster
+from bot.surfaces.console import run_line
 from tests.slo.conftest import Watch, secrets_for
 from tests.support.bot import running_bot
 
@@ -30,10 +30,10 @@ def test_slack_slo_command_answers_the_status_with_a_chart(watch: Watch) -> None
 
 
 def test_console_slo_prints_the_status_and_names_the_chart_file(watch: Watch, tmp_path: Path) -> None:
-    runtime = Runtime(config=watch.runtime.config, secrets=secrets_for(watch.recorder), clock=watch.clock,
+    runtime = build_runtime(config=watch.runtime.config, secrets=secrets_for(watch.recorder), clock=watch.clock,
                       surface="console")
     out = io.StringIO()
-    runtime.provide("poster", ConsolePoster(out, charts_dir=tmp_path / "charts"))
+    runtime.poster.set(ConsolePoster(runtime.registry.renderers, out, charts_dir=tmp_path / "charts"))
 
     text = run_line("/bizra slo", runtime, user_id="console:test")
 
@@ -45,7 +45,7 @@ def test_console_slo_prints_the_status_and_names_the_chart_file(watch: Watch, tm
 
 
 def test_console_slo_rejects_arguments_with_a_hint(watch: Watch) -> None:
-    runtime = Runtime(config=watch.runtime.config, secrets=secrets_for(watch.recorder), clock=watch.clock,
+    runtime = build_runtime(config=watch.runtime.config, secrets=secrets_for(watch.recorder), clock=watch.clock,
                       surface="console")
     assert "Try `/bizra slo`" in run_line("/bizra slo now please", runtime, user_id="console:test")
     assert "no SLO alert `nope`" in run_line("/bizra slo ack nope", runtime, user_id="console:test")

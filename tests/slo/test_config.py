@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import BizraConfig, ConfigError, load_config
-from bot.settings.slo import SloSettings
+from bot.core.config import BizraConfig, ConfigError, load_config
+from bot.features.slo.settings import SloSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_ratio_slos_from_good_and_total(tmp_path: Path) -> None:
 
 
 def test_on_call_mentions_users_and_groups() -> None:
-    from bot.settings.slo import OnCallSettings
+    from bot.features.slo.settings import OnCallSettings
 
     assert OnCallSettings(users=["U1"], groups=["S2", "@sre"]).mentions() == "<@U1> <!subteam^S2> @sre"
     assert OnCallSettings().mentions() == "<!here>"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from bot.slo_watch import load_state, register_breach_listener, slo_history
+from bot.features.slo.watch import load_state, slo_history
 from commands.breach import BreachEvent
 from commands.slo import SloState
 from tests.slo.conftest import ON_CALL, RELEASE_CHANNEL, REPAGE, RESPONDER, SUSTAIN, Watch
@@ -50,7 +50,7 @@ def test_all_green_posts_a_status_and_pages_nobody(watch: Watch) -> None:
 def test_sustained_latency_breach_pages_on_call_exactly_once_with_a_chart(watch: Watch) -> None:
     _breach_latency(watch)
     heard: list[BreachEvent] = []
-    register_breach_listener(lambda runtime, event: heard.append(event) if runtime is watch.runtime else None)
+    watch.runtime.registry.add_breach_listener(lambda runtime, event: heard.append(event))
 
     watch.run(0)
     watch.run(SUSTAIN / 2)

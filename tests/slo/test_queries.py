@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import BizraConfig
-from bot.runtime import Runtime
-from bot.slo_watch import evaluate_now, run_once
+from bot.assembly import build_runtime
+from bot.core.config import BizraConfig
+from bot.features.slo.watch import evaluate_now, run_once
 from commands.slo import Paging, default_catalog
 from tests.slo.conftest import Watch
 from tests.support.prometheus import PrometheusServer, poll
@@ -37,7 +37,7 @@ def test_burn_rate_paging_fires_from_the_single_query(prom: PrometheusServer, wa
     raw["slo"]["catalog"] = [s.model_dump(mode="json") for s in catalog]
     # 14.4x is impossible with the 10% budget of a 90% hit ratio: capped to 5x (a 50% miss ratio).
     raw["slo"]["burn_rate"] = {"tiers": [{"long": "12s", "short": "3s", "factor": 14.4}]}
-    runtime = Runtime(config=BizraConfig.model_validate(raw), secrets=watch.runtime.secrets, clock=watch.clock)
+    runtime = build_runtime(config=BizraConfig.model_validate(raw), secrets=watch.runtime.secrets, clock=watch.clock)
     before = _own_counter(prom)
     status = evaluate_now(runtime, at=watch.clock.now())
     assert _own_counter(prom) - before == 4, "burn-rate windows ride on the SLO's one query"

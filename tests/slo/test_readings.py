@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from bot.adapters.prometheus import PrometheusSource
-from bot.settings.slo import PrometheusSettings
+from bot.assembly import build_runtime
+from bot.features.slo.settings import PrometheusSettings
 from commands.slo import Comparator, SloDefinition, SloState, Unit, evaluate
 from tests.slo.conftest import WINDOW
 from tests.support.node0_exporter import Node0Exporter
@@ -150,12 +151,11 @@ def test_bearer_token_and_basic_auth_come_from_the_environment(monkeypatch: pyte
 
 
 def test_a_missing_token_leaves_the_watch_unknown_not_crashed(prom: PrometheusServer, tmp_path: Any) -> None:
-    from bot.config import BizraConfig, Secrets
-    from bot.runtime import Runtime
-    from bot.slo_watch import evaluate_now
+    from bot.core.config import BizraConfig, Secrets
+    from bot.features.slo.watch import evaluate_now
 
     config = BizraConfig.model_validate({"store": {"path": str(tmp_path / "s.sqlite")}, "slo": {
         "prometheus": {"url": prom.url, "bearer_token_env": "TEST_PROM_TOKEN_UNSET"}}})
-    status = evaluate_now(Runtime(config=config, secrets=Secrets()), at=NOW)
+    status = evaluate_now(build_runtime(config=config, secrets=Secrets()), at=NOW)
     assert {r.state for r in status.results} == {SloState.UNKNOWN}
     assert "TEST_PROM_TOKEN_UNSET" in status.results[0].reason

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from bot.runtime import Runtime
-from bot.slo_watch import load_state, run_once
+from bot.assembly import build_runtime
+from bot.core.runtime import Runtime
+from bot.features.slo.watch import load_state, run_once
 from commands.ports import FixedClock
 from commands.slo import SloState
 from tests.slo.conftest import ON_CALL, SUSTAIN, Watch, secrets_for, slo_config
@@ -35,7 +36,7 @@ def test_a_restart_mid_breach_neither_pages_twice_nor_forgets_the_breach(watch: 
     page_ts = load_state(watch.runtime).alerts[0].message_ts
 
     # A new process: new Runtime (new connections, new poster) on the same SQLite file.
-    restarted = Runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
+    restarted = build_runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
     watch.clock.set(watch.start + timedelta(seconds=SUSTAIN + 5))
     run_once(restarted, at=watch.clock.now())
     assert len(watch.pages()) == 1, "the restarted bot must not page the same breach again"
@@ -106,7 +107,7 @@ def test_prometheus_stopped_is_unknown_and_pages_monitoring_blind(own_prometheus
                                                                    tmp_path: Path) -> None:
     node0.reset()
     clock = FixedClock(datetime.now(UTC))
-    runtime = Runtime(config=slo_config(own_prometheus.url, tmp_path), secrets=secrets_for(slack_recorder),
+    runtime = build_runtime(config=slo_config(own_prometheus.url, tmp_path), secrets=secrets_for(slack_recorder),
                       clock=clock)
     watch = Watch(runtime=runtime, clock=clock, recorder=slack_recorder, node0=node0, start=clock.now())
     watch.wait_all_ok()
@@ -169,7 +170,7 @@ def test_pagerduty_triggers_and_resolves_with_one_dedup_key(prom: PrometheusServ
     clock = FixedClock(datetime.now(UTC))
     config = slo_config(prom.url, tmp_path, pagerduty={"enabled": True, "routing_key_env": "TEST_PD_ROUTING_KEY",
                                                        "events_url": pagerduty.url, "timeout_seconds": 3})
-    watch = Watch(runtime=Runtime(config=config, secrets=secrets_for(slack_recorder), clock=clock), clock=clock,
+    watch = Watch(runtime=build_runtime(config=config, secrets=secrets_for(slack_recorder), clock=clock), clock=clock,
                   recorder=slack_recorder, node0=node0, start=clock.now())
     try:
         watch.wait_all_ok()
@@ -201,7 +202,7 @@ def test_pagerduty_triggers_and_resolves_with_one_dedup_key(prom: PrometheusServ
 def test_two_replicas_ticking_together_page_once(watch: Watch) -> None:
     _breach_latency(watch)
     watch.run(0)
-    other = Runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
+    other = build_runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
     when = watch.start + timedelta(seconds=SUSTAIN)
     errors: list[BaseException] = []
 
@@ -223,7 +224,7 @@ def test_two_replicas_ticking_together_page_once(watch: Watch) -> None:
 
 def test_two_replicas_on_their_own_timers_post_one_status_per_interval(watch: Watch) -> None:
     """Interval is 10 s: replica B ticks 3 s after replica A, every time; the channel sees one status each."""
-    other = Runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
+    other = build_runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
 
     def statuses() -> int:
         return len([p for p in watch.posts() if not p.body.get("thread_ts") and "alert.ack" not in str(p.body)])

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from bot.config import BizraConfig, Secrets
-from bot.runtime import Runtime
-from bot.server import HttpServer
-from bot.slack_app import build_app
+from bot.assembly import build_runtime
+from bot.core.config import BizraConfig, Secrets
+from bot.core.runtime import Runtime
+from bot.surfaces.http import HttpServer
+from bot.surfaces.slack_app import build_app
 from commands.ports import Clock, SystemClock
 from tests.support.slack import SlackRecorder, post, sign, slash_command_body
 
@@ -46,7 +47,7 @@ def running_bot(recorder: SlackRecorder, *, config: BizraConfig | None = None,
         host="127.0.0.1",
         port=0,
     )
-    runtime = Runtime(config=config or BizraConfig(), secrets=secrets, clock=clock or SystemClock())
+    runtime = build_runtime(config=config or BizraConfig(), secrets=secrets, clock=clock or SystemClock())
     server = HttpServer(build_app(runtime), host="127.0.0.1", port=0).start_background()
     try:
         yield RunningBot(url=f"http://127.0.0.1:{server.port}", runtime=runtime, recorder=recorder)

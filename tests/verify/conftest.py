@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
-from bot import canary_store
-from bot.config import BizraConfig, Secrets
-from bot.runtime import Runtime
+from bot.assembly import build_runtime
+from bot.core.config import BizraConfig, Secrets
+from bot.core.runtime import Runtime
+from bot.features.canary import store as canary_store
 from commands.canary import CanaryRun
 from commands.ports import FixedClock
 from tests.ops.support import OPS, ROOT, documents
@@ -187,7 +188,7 @@ def world(api: KubeApiServer, prometheus: PrometheusServer, health: HealthEndpoi
     shutil.copytree(ROOT / "artifacts", artifacts)
     config = make_config(api=api, tmp=tmp_path, prometheus_url=prometheus.url, health_url=health.url,
                          artifacts=artifacts)
-    runtime = Runtime(config=config, secrets=Secrets(), clock=FixedClock(NOW), surface="console")
+    runtime = build_runtime(config=config, secrets=Secrets(), clock=FixedClock(NOW), surface="console")
     record_canary(runtime, events=COMPLETED)
     return World(api=api, runtime=runtime, artifacts=artifacts, tmp=tmp_path, health=health)
 

@@ -9,21 +9,21 @@ from typing import Any
 
 import pytest
 
-from bot.render import load_renderers, to_blocks, to_text
-from bot.runtime import Runtime
-from bot.subcommands import Invocation, Reply, dispatch
+from bot.assembly import build_registry, build_runtime
+from bot.core.invocation import Invocation, Reply
 from commands.verify import CheckStatus, VerifyReport
 from tests.support.prometheus import prometheus_server
 from tests.verify.conftest import NS, World, closed_port_url, make_config, pod, record_canary
 
-load_renderers()
+RENDERERS = build_registry().renderers
+to_text, to_blocks = RENDERERS.text, RENDERERS.blocks
 
 KEYS = ["kyverno", "hpa", "network_policy", "poi_job", "pods", "health", "prometheus_target", "wq_proof", "canary"]
 
 
 def run_verify(world: World, *, user: str = "console") -> VerifyReport:
-    reply: Reply = dispatch(Invocation(text="/bizra verify", subcommand="verify", args=[], user_id=user),
-                            world.runtime)
+    reply: Reply = world.runtime.dispatch(Invocation(text="/bizra verify", subcommand="verify", args=[],
+                                                     user_id=user))
     assert isinstance(reply.result, VerifyReport), reply.result
     return reply.result
 
@@ -136,7 +136,7 @@ def test_each_broken_item_fails_with_a_fix(world: World, case: str) -> None:
 def test_no_canary_on_record_is_a_failure_not_a_pass(world: World) -> None:
     config = world.runtime.config.model_copy(deep=True)
     config.store.path = world.tmp / "empty.sqlite"  # a bot that never ran a canary
-    world.runtime = Runtime(config=config, secrets=world.runtime.secrets, clock=world.runtime.clock)
+    world.runtime = build_runtime(config=config, secrets=world.runtime.secrets, clock=world.runtime.clock)
     assert "no canary on record" in only_broken(run_verify(world), "canary")
 
 
@@ -209,12 +209,12 @@ def test_block_kit_has_one_section_per_check_with_emoji(world: World) -> None:
 
 
 def test_arguments_are_a_usage_error(world: World) -> None:
-    reply = dispatch(Invocation(text="/bizra verify now", subcommand="verify", args=["now"]), world.runtime)
+    reply = world.runtime.dispatch(Invocation(text="/bizra verify now", subcommand="verify", args=["now"]))
     assert reply.ephemeral and "no arguments" in str(reply.result)
 
 
 def test_config_example_documents_the_verify_section(tmp_path: Any) -> None:
-    from bot.config import load_config
+    from bot.core.config import load_config
     from tests.ops.support import ROOT
 
     config = load_config(ROOT / "bizra.example.yaml")

@@ -3,7 +3,7 @@ checklist posted as Block Kit to the request's response_url (recorded on 127.0.0
 
 from __future__ import annotations
 
-from bot.config import BizraConfig
+from bot.core.config import BizraConfig
 from tests.support.bot import running_bot
 from tests.support.slack import SlackRecorder
 from tests.verify.conftest import World

@@ -1,0 +1,127 @@
+"""Slack's Web API: the shared client, the channel poster, and user-group lookups.
+
+What flows through: rendered messages out to `chat.postMessage` / `chat.update` / file uploads,
+user-group members in from `usergroups.users.list`. The client retries on HTTP 429 after
+Retry-After (slack_sdk's retry handler); the poster also keeps to about one message per second
+per channel, Slack's posting budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.core.config import Secrets
+from bot.core.delivery import Postable
+from bot.core.rendering import Renderers
+
+log = logging.getLogger(__name__)
+
+
+def build_web_client(secrets: Secrets) -> WebClient:
+    """The Web API client for this process; retries on HTTP 429 after Retry-After."""
+    token = secrets.slack_bot_token
+    client = WebClient(
+        token=token.get_secret_value() if token else None,
+        base_url=secrets.slack_api_url,
+        timeout=10,
+    )
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    return client
+
+
+class _Pacer:
+    """At most `rate` posts per second per channel; callers wait their turn (polling the clock)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, channel: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(channel, now))
+            self._next[channel] = slot + self._interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)  # rate limiting is the point here, not waiting for a condition
+
+
+class SlackPoster:
+    def __init__(self, client: WebClient, renderers: Renderers, *, default_channel: str,
+                 messages_per_second: float) -> None:
+        self._client = client
+        self._renderers = renderers
+        self._default = default_channel
+        self._pacer = _Pacer(messages_per_second)
+
+    def _channel(self, channel: str | None) -> str:
+        chosen = channel or self._default
+        if not chosen:
+            raise RuntimeError("No channel to post to: set slack.release_channel in the config.")
+        return chosen
+
+    def post(self, result: Postable, *, channel: str | None = None, thread_ts: str | None = None) -> str | None:
+        target = self._channel(channel)
+        self._pacer.wait(target)
+        response = self._client.chat_postMessage(
+            channel=target, text=self._renderers.fallback(result), blocks=self._renderers.blocks(result),
+            thread_ts=thread_ts,
+        )
+        return response.get("ts")
+
+    def update(self, ts: str, result: Postable, *, channel: str | None = None) -> None:
+        target = self._channel(channel)
+        self._pacer.wait(target)
+        self._client.chat_update(channel=target, ts=ts, text=self._renderers.fallback(result),
+                                 blocks=self._renderers.blocks(result))
+
+    def upload_png(self, png: bytes, *, filename: str, title: str, channel: str | None = None,
+                   thread_ts: str | None = None) -> str | None:
+        target = self._channel(channel)
+        self._pacer.wait(target)
+        response = self._client.files_upload_v2(
+            content=png, filename=filename, title=title, channel=target, thread_ts=thread_ts
+        )
+        files = response.get("files") or [{}]
+        return files[0].get("id")
+
+
+class SlackGroupDirectory:
+    """Members of Slack user groups, looked up on demand and cached (monotonic time, not the test clock).
+
+    Slack does not send a user's groups with a command or a click, so access checks ask
+    `usergroups.users.list` (the `usergroups:read` scope). A failed lookup counts as "no members"
+    (refuse rather than guess) and is logged; it is not cached, so the next check asks again.
+    """
+
+    def __init__(self, client: WebClient, *, cache_seconds: float) -> None:
+        self._client = client
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def members(self, group_id: str) -> frozenset[str]:
+        with self._lock:
+            cached = self._cache.get(group_id)
+            if cached and time.monotonic() - cached[0] < self._ttl:
+                return cached[1]
+        found = self._lookup(group_id)
+        if found is None:
+            return frozenset()
+        with self._lock:
+            self._cache[group_id] = (time.monotonic(), found)
+        return found
+
+    def _lookup(self, group_id: str) -> frozenset[str] | None:
+        try:
+            response = self._client.usergroups_users_list(usergroup=group_id)
+            return frozenset(response.get("users") or [])
+        except Exception as exc:  # a Slack error must refuse, never crash or grant
+            log.warning("could not list members of user group %s: %s", group_id, exc)
+            return None

@@ -1,0 +1,85 @@
+"""The composition root: builds a runtime, its registry and its services, and lets each feature register.
+
+Every surface (the Bolt app, the console, the scheduler, the CLI) and every test starts here, so
+the wiring is in one place: which features exist, which adapter serves which port. Nothing
+registers itself by being imported; a new runtime gets a fresh registry.
+
+Services are built on first use: `bizra gates` never builds a Kubernetes client or a Prometheus
+connection, and the adapters import their heavy libraries (the Kubernetes client, matplotlib)
+only when they are built or used.
+"""
+
+from __future__ import annotations
+
+from bot.adapters.kubernetes import KubernetesCluster, load_configuration
+from bot.adapters.pagerduty import PagerDuty
+from bot.adapters.prometheus import PrometheusSource
+from bot.adapters.slack import SlackGroupDirectory, SlackPoster, build_web_client
+from bot.adapters.verify_reads import KubeVerifyReads
+from bot.core.blocks import text_section
+from bot.core.config import BizraConfig, Secrets
+from bot.core.delivery import ConsolePoster, Poster
+from bot.core.runtime import Registry, Runtime
+from bot.core.store import Database
+from bot.features.audit import feature as audit
+from bot.features.canary import feature as canary
+from bot.features.gates import feature as gates
+from bot.features.help import feature as help_
+from bot.features.rollback import feature as rollback
+from bot.features.slo import feature as slo
+from bot.features.verify import feature as verify
+from commands.ports import Clock, SystemClock
+
+FEATURES = (help_, gates, slo, canary, rollback, verify, audit)
+
+
+def build_registry() -> Registry:
+    registry = Registry()
+    # Plain strings (usage errors, refusals) are one mrkdwn section.
+    registry.renderers.add(str, text=str, blocks=text_section)
+    for feature in FEATURES:
+        feature.register(registry)
+    return registry
+
+
+def build_runtime(
+    config: BizraConfig, secrets: Secrets, *, clock: Clock | None = None, surface: str = "slack"
+) -> Runtime:
+    runtime = Runtime(
+        config=config, secrets=secrets, clock=clock or SystemClock(), surface=surface, registry=build_registry()
+    )
+    wire_services(runtime)
+    return runtime
+
+
+def _poster(runtime: Runtime) -> Poster:
+    if runtime.surface == "console":
+        return ConsolePoster(runtime.registry.renderers)
+    slack = runtime.config.slack
+    return SlackPoster(
+        runtime.slack.get(),
+        runtime.registry.renderers,
+        default_channel=slack.release_channel,
+        messages_per_second=slack.messages_per_second,
+    )
+
+
+def wire_services(runtime: Runtime) -> None:
+    """Give every service slot its factory (each built on first use, from the runtime's config)."""
+    config = runtime.config
+    runtime.store.provide_with(lambda: Database(config.store.path))
+    runtime.poster.provide_with(lambda: _poster(runtime))
+    runtime.cluster.provide_with(lambda: KubernetesCluster.from_settings(config.release.kube))
+    runtime.metrics.provide_with(lambda: PrometheusSource(config.slo.prometheus, burn_policy=config.slo.burn_rate))
+    runtime.pager.provide_with(lambda: PagerDuty(config.slo.pagerduty))
+    runtime.slack.provide_with(lambda: build_web_client(runtime.secrets))
+    runtime.groups.provide_with(
+        lambda: SlackGroupDirectory(runtime.slack.get(), cache_seconds=config.access.group_cache_seconds)
+    )
+    runtime.verify_reads.provide_with(
+        lambda: KubeVerifyReads(
+            cluster_factory=runtime.cluster.get,
+            configuration_factory=lambda: load_configuration(config.release.kube),
+            timeout=config.release.kube.timeout_seconds,
+        )
+    )

@@ -1,0 +1,118 @@
+"""The audit log: every state-changing action and every refused attempt, in the bot's store.
+
+Any feature calls `record(runtime, actor=…, channel=…, action=…, target=…, before=…, after=…,
+outcome=…)` after it acts (or is refused); `latest(runtime, n)` reads the newest entries back for
+`/bizra audit` and for incident bundles. Rows live in the `audit_log` table of the SQLite store,
+so they survive restarts and are shared by replicas on the same volume. `before`/`after` accept
+text or any JSON-serialisable value (stored as JSON text), so a change can be shown exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from bot.core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    before TEXT NOT NULL,
+    after TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+"""
+
+
+class AuditOutcome(StrEnum):
+    """Common outcomes; features may record their own words, these keep the usual ones consistent."""
+
+    OK = "ok"
+    DENIED = "denied"
+    REFUSED = "refused"
+    FAILED = "failed"
+    REQUESTED = "requested"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    TIMEOUT = "timeout"
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    channel: str
+    action: str
+    target: str
+    before: str
+    after: str
+    outcome: str
+    detail: str
+
+
+class AuditListing(BaseModel):
+    """What `/bizra audit [N]` shows: the newest entries first."""
+
+    requested: int
+    entries: list[AuditEntry]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def record(runtime: Runtime, *, actor: str, channel: str, action: str, target: str, before: Any, after: Any,
+           outcome: str, detail: str = "") -> int:
+    """Append one entry (time from the runtime's clock); returns its id."""
+    db = runtime.store.get()
+    db.ensure_schema(_DDL)
+    at = runtime.clock.now().astimezone(UTC).isoformat()
+    cursor = db.connect().execute(
+        "INSERT INTO audit_log (at, actor, channel, action, target, before, after, outcome, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, channel, action, target, _text(before), _text(after), str(outcome), detail),
+    )
+    log.info("audit %s %s by %s in %s: %s", action, target, actor, channel, outcome)
+    return int(cursor.lastrowid or 0)
+
+
+def latest(runtime: Runtime, n: int = 20, *, action_prefix: str | None = None,
+           since: datetime | None = None) -> list[AuditEntry]:
+    """The newest `n` entries, newest first; optionally only actions starting with a prefix / after a time."""
+    db = runtime.store.get()
+    db.ensure_schema(_DDL)
+    query = "SELECT * FROM audit_log"
+    clauses: list[str] = []
+    params: list[Any] = []
+    if action_prefix:
+        clauses.append("substr(action, 1, ?) = ?")
+        params += [len(action_prefix), action_prefix]
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(since.astimezone(UTC).isoformat())
+    if clauses:
+        query += " WHERE " + " AND ".join(clauses)
+    query += " ORDER BY id DESC LIMIT ?"
+    params.append(max(0, n))
+    rows = db.connect().execute(query, params).fetchall()
+    return [AuditEntry(**dict(row)) for row in rows]

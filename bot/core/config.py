@@ -1,0 +1,147 @@
+"""Configuration: one YAML file validated at start-up, plus secrets from the environment.
+
+The YAML path comes from `--config` or `BIZRA_CONFIG`; with neither, the built-in defaults apply
+(they describe the seed's release, so the console works out of the box). Secrets are read only
+from the environment and held as `SecretStr`, so they never reach a log line, an error or a reply.
+
+Why the core imports feature modules here, and only here: the config file is one document whose
+sections are defined by the features that read them (`bot/features/<name>/settings.py`, leaf
+modules that import nothing else of the bot but `bot.core.settings`). The layers contract in
+`pyproject.toml` allows exactly these imports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.core.settings import KubeAccessSettings, SlackSettings, StoreSettings
+from bot.features.access.settings import AccessSettings
+from bot.features.canary.settings import CanarySettings
+from bot.features.gates.settings import GatesSettings
+from bot.features.rollback.settings import RollbackSettings
+from bot.features.slo.settings import SloSettings
+from bot.features.verify.settings import VerifySettings
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class ReleaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = Field(default="bizra-production", description="Namespace of the release target.")
+    deployment: str = Field(default="node0", description="Deployment the release moves.")
+    container: str = Field(default="node0", description="Container in that Deployment whose image is released.")
+    image_repository: str = Field(default="ghcr.io/bizra/node0", description="Images must come from this repository.")
+    label_selector: str = Field(default="app=node0", description="Selects the target's ReplicaSets and pods.")
+    last_stable_annotation: str = Field(
+        default="flagger.app/last-stable-revision",
+        description="Annotation the bot writes on the Deployment after each completed release or rollback.",
+    )
+    flagger_primary: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Read the last stable image from <deployment>-primary (Flagger). auto: when it exists.",
+    )
+    kube: KubeAccessSettings = Field(default_factory=KubeAccessSettings)
+    rollback: RollbackSettings = Field(default_factory=RollbackSettings)
+
+    @field_validator("namespace", "deployment", "container")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value) or len(value) > 63:
+            raise ValueError("must be a Kubernetes name: lower-case letters, digits and '-', at most 63 characters")
+        return value
+
+    @field_validator("image_repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not value or any(mark in value for mark in ("@", " ")) or value.endswith("/"):
+            raise ValueError("must be an image repository without tag or digest, e.g. ghcr.io/bizra/node0")
+        return value
+
+
+class BizraConfig(BaseModel):
+    """The whole `bizra.yaml`: grouped sections, passed explicitly, never a global."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    gates: GatesSettings = Field(default_factory=GatesSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
+    release: ReleaseSettings = Field(default_factory=ReleaseSettings)
+    canary: CanarySettings = Field(default_factory=CanarySettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    verify: VerifySettings = Field(default_factory=VerifySettings)
+
+
+class Secrets(BaseSettings):
+    """Secrets and process settings, from the environment only."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = Field(default=3000, ge=0, le=65535)
+    host: str = "0.0.0.0"
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # slack_sdk joins method names onto base_url, so it must end with "/".
+        return value if value.endswith("/") else value + "/"
+
+
+class ConfigError(Exception):
+    """A config problem, worded for the person who has to fix the file."""
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"Invalid configuration in {source}:"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {field}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def config_path_from(argument: str | None) -> Path | None:
+    """`--config` wins over `BIZRA_CONFIG`; neither means built-in defaults."""
+    chosen = argument or os.environ.get("BIZRA_CONFIG")
+    return Path(chosen) if chosen else None
+
+
+def load_config(path: Path | None) -> BizraConfig:
+    """Read and validate the YAML file, or return the defaults when no file is given."""
+    if path is None:
+        return BizraConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"Config file {path} does not exist.") from exc
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of sections, not {type(raw).__name__}.")
+    try:
+        return BizraConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from exc
+
+
+def load_secrets() -> Secrets:
+    try:
+        return Secrets()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "the environment")) from exc

@@ -1,0 +1,67 @@
+"""Posting to the release channel outside a slash command: scheduled status, alerts, progress threads.
+
+`runtime.poster` is the Slack poster (`bot/adapters/slack.py`) in `bizra serve` and the text
+poster below on the console, so commands that post (an alert, a rollback's progress thread)
+behave the same on both surfaces.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from pydantic import BaseModel
+
+from bot.core.rendering import Renderers
+from bot.core.terminal import terminal_text
+
+Postable = BaseModel | str
+
+
+class Poster(Protocol):
+    def post(self, result: Postable, *, channel: str | None = None, thread_ts: str | None = None) -> str | None:
+        """Post a message; returns its `ts` (the thread to reply in), or None where there is none."""
+        ...
+
+    def update(self, ts: str, result: Postable, *, channel: str | None = None) -> None: ...
+
+    def upload_png(self, png: bytes, *, filename: str, title: str, channel: str | None = None,
+                   thread_ts: str | None = None) -> str | None:
+        """Share a chart; returns where it went (a file ID, or a path on the console)."""
+        ...
+
+
+class ConsolePoster:
+    """Writes what the channel would show to the terminal; charts go to files it names."""
+
+    def __init__(self, renderers: Renderers, stream: TextIO | None = None, *,
+                 charts_dir: Path = Path(".bizra/charts")) -> None:
+        self._renderers = renderers
+        self._stream = stream or sys.stdout
+        self._charts = charts_dir
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def _next_ts(self) -> str:
+        with self._lock:
+            self._count += 1
+            return f"console.{self._count:06d}"
+
+    def post(self, result: Postable, *, channel: str | None = None, thread_ts: str | None = None) -> str | None:
+        prefix = "  ↳ " if thread_ts else ""
+        body = terminal_text(self._renderers.text(result))
+        print("\n".join(prefix + line for line in body.splitlines()), file=self._stream, flush=True)
+        return self._next_ts()
+
+    def update(self, ts: str, result: Postable, *, channel: str | None = None) -> None:
+        print(f"(updated {ts})\n{terminal_text(self._renderers.text(result))}", file=self._stream, flush=True)
+
+    def upload_png(self, png: bytes, *, filename: str, title: str, channel: str | None = None,
+                   thread_ts: str | None = None) -> str | None:
+        self._charts.mkdir(parents=True, exist_ok=True)
+        path = self._charts / filename
+        path.write_bytes(png)
+        print(f"{title}: chart written to {path}", file=self._stream, flush=True)
+        return str(path)

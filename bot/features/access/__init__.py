@@ -1,0 +1,1 @@
+"""Roles and channel limits, enforced for every handler (refusals audited)."""

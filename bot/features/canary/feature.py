@@ -1,0 +1,53 @@
+"""The canary feature on the registry: its subcommand, renderers and the auto-rollback breach listener."""
+
+from __future__ import annotations
+
+from bot.core.runtime import Registry, Subcommand
+from bot.features.canary.autorollback import on_breach
+from bot.features.canary.handlers import USAGE, canary_command
+from bot.features.canary.render import (
+    CanaryAborted,
+    CanaryApplyFailed,
+    CanaryCompleted,
+    CanaryCompletionPending,
+    CanaryPromoted,
+    CanaryRefused,
+    CanaryStarted,
+    CanaryStatus,
+    aborted_blocks,
+    aborted_text,
+    completed_blocks,
+    completed_text,
+    failed_blocks,
+    failed_text,
+    pending_blocks,
+    pending_text,
+    promoted_blocks,
+    promoted_text,
+    refused_blocks,
+    refused_text,
+    started_blocks,
+    started_text,
+    status_blocks,
+    status_text,
+)
+
+
+def register(registry: Registry) -> None:
+    registry.add_subcommand(
+        Subcommand(
+            name="canary",
+            handler=canary_command,
+            usage=USAGE,
+            summary="Move NODE0 through its canary stages (status, start, promote, abort).",
+        )
+    )
+    registry.renderers.add(CanaryRefused, text=refused_text, blocks=refused_blocks)
+    registry.renderers.add(CanaryStarted, text=started_text, blocks=started_blocks)
+    registry.renderers.add(CanaryPromoted, text=promoted_text, blocks=promoted_blocks)
+    registry.renderers.add(CanaryCompleted, text=completed_text, blocks=completed_blocks)
+    registry.renderers.add(CanaryCompletionPending, text=pending_text, blocks=pending_blocks)
+    registry.renderers.add(CanaryApplyFailed, text=failed_text, blocks=failed_blocks)
+    registry.renderers.add(CanaryAborted, text=aborted_text, blocks=aborted_blocks)
+    registry.renderers.add(CanaryStatus, text=status_text, blocks=status_blocks)
+    registry.add_breach_listener(on_breach)

@@ -1,0 +1,1 @@
+"""`/bizra help`: every subcommand, from the registry."""

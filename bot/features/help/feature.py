@@ -1,0 +1,14 @@
+"""The help feature on the registry: its subcommands, buttons and renderers."""
+
+from __future__ import annotations
+
+from bot.core.runtime import Registry, Subcommand
+from bot.features.help.handlers import show_help
+from bot.features.help.render import HelpListing, help_blocks, help_text
+
+
+def register(registry: Registry) -> None:
+    registry.add_subcommand(
+        Subcommand(name="help", handler=show_help, usage="help", summary="List every subcommand.", slow=False)
+    )
+    registry.renderers.add(HelpListing, text=help_text, blocks=help_blocks)

@@ -1,0 +1,1 @@
+"""The emergency rollback: confirmation, execution with the rollout followed, incident bundles."""

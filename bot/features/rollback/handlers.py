@@ -1,0 +1,216 @@
+"""`/bizra rollback [reason]` and its Confirm / Cancel buttons (also the SLO alert's "Roll back" button).
+
+Flow: the command (or `rollback.request` with value `alert:<id>`) plans the change and posts a
+confirmation showing namespace/deployment and current image → target image@digest. Confirm
+(`rollback.confirm`, value = confirmation id) by someone holding `rollback` claims the
+confirmation atomically (bot/rollback_confirmations.py) and executes: the image is patched, the
+rollout followed with progress posted in the confirmation's thread, the incident bundle written,
+the outcome audited, a recovered image recorded as last stable, and the summary posted in the
+thread; the confirmation message is replaced by the result. On the console (no buttons) type
+`/bizra rollback confirm <id>` or `/bizra rollback cancel <id>`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+from bot.core.audit import AuditOutcome, record
+from bot.core.delivery import Postable
+from bot.core.invocation import ActionInvocation, Invocation, Reply, UsageError
+from bot.core.runtime import Runtime
+from bot.features.access.enforce import require
+from bot.features.releases.history import StoreHistory, record_stable, release_target
+from bot.features.rollback import confirmations as confirmations
+from bot.features.rollback.incidents import Snapshot, snapshot, write_bundle
+from bot.features.rollback.render import (
+    CANCEL_ACTION,
+    CONFIRM_ACTION,
+    REQUEST_ACTION,
+    RollbackCancelled,
+    RollbackStarted,
+)
+from bot.features.rollback.render import result_text as summary_markdown
+from commands.cluster import ClusterError
+from commands.rollback import (
+    RollbackOutcome,
+    RollbackPlan,
+    RollbackRefused,
+    RollbackResult,
+    execute_rollback,
+    plan_rollback,
+)
+
+log = logging.getLogger(__name__)
+
+USAGE = "rollback [reason] | rollback confirm <id> | rollback cancel <id>"
+
+
+def _target_name(runtime: Runtime) -> str:
+    release = runtime.config.release
+    return f"{release.namespace}/{release.deployment}"
+
+
+def _authorize(runtime: Runtime, *, user_id: str, groups: frozenset[str], channel_id: str) -> str | None:
+    return require(runtime, user_id=user_id, user_groups=groups, channel_id=channel_id, permission="rollback",
+                   target=_target_name(runtime))
+
+
+def rollback_command(invocation: Invocation, runtime: Runtime) -> Reply:
+    args = invocation.args
+    refusal = _authorize(runtime, user_id=invocation.user_id, groups=invocation.user_groups,
+                         channel_id=invocation.channel_id)
+    if refusal:
+        return Reply(result=refusal, ephemeral=True)
+    if args and args[0].lower() in ("confirm", "cancel"):
+        if len(args) != 2:
+            raise UsageError(f"Usage: `/bizra rollback {args[0].lower()} <id>` with the id shown in the confirmation.")
+        if args[0].lower() == "confirm":
+            return confirm(runtime, plan_id=args[1], user_id=invocation.user_id, channel_id=invocation.channel_id,
+                           thread_ts=None)
+        return cancel(runtime, plan_id=args[1], user_id=invocation.user_id, channel_id=invocation.channel_id)
+    reason = " ".join(args).strip() or "no reason given"
+    return request(runtime, reason=reason, user_id=invocation.user_id, channel_id=invocation.channel_id)
+
+
+def rollback_button(invocation: ActionInvocation, runtime: Runtime) -> Reply | None:
+    refusal = _authorize(runtime, user_id=invocation.user_id, groups=invocation.user_groups,
+                         channel_id=invocation.channel_id)
+    if refusal:
+        return Reply(result=refusal, ephemeral=True)
+    if invocation.action_id == CONFIRM_ACTION:
+        return confirm(runtime, plan_id=invocation.value, user_id=invocation.user_id,
+                       channel_id=invocation.channel_id, thread_ts=invocation.thread_ts or invocation.message_ts)
+    if invocation.action_id == CANCEL_ACTION:
+        return cancel(runtime, plan_id=invocation.value, user_id=invocation.user_id, channel_id=invocation.channel_id)
+    if invocation.action_id == REQUEST_ACTION:
+        alert = invocation.value.removeprefix("alert:")
+        return request(runtime, reason=f"SLO alert {alert}", user_id=invocation.user_id,
+                       channel_id=invocation.channel_id)
+    log.warning("unknown rollback action %s", invocation.action_id)
+    return None
+
+
+def request(runtime: Runtime, *, reason: str, user_id: str, channel_id: str) -> Reply:
+    """Plan the rollback and post the confirmation; refusals are ephemeral and audited."""
+    settings = runtime.config.release.rollback
+    try:
+        cluster = runtime.cluster.get()
+    except ClusterError as exc:
+        planned: RollbackPlan | RollbackRefused = RollbackRefused(reason=str(exc))
+    else:
+        planned = plan_rollback(
+            cluster=cluster, history=StoreHistory(runtime), target=release_target(runtime), now=runtime.clock.now(),
+            expires_in=timedelta(minutes=settings.confirmation_minutes), plan_id=secrets.token_hex(4),
+            reason=reason, requested_by=user_id, channel=channel_id,
+        )
+    if isinstance(planned, RollbackRefused):
+        record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
+               before="", after="", outcome=AuditOutcome.REFUSED, detail=f"{planned.reason} (reason: {reason})")
+        return Reply(result=planned, ephemeral=True)
+    confirmations.save(runtime, planned)
+    record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
+           before=planned.current_image, after=planned.target_image, outcome=AuditOutcome.REQUESTED,
+           detail=f"confirmation {planned.id}; target from the {planned.source}; reason: {reason}")
+    return Reply(result=planned)
+
+
+def cancel(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str) -> Reply:
+    claim = confirmations.decide(runtime, plan_id, user=user_id, to=confirmations.ConfirmationState.CANCELLED)
+    if claim.refusal or claim.plan is None:
+        return Reply(result=claim.refusal or "", ephemeral=True)
+    plan = claim.plan
+    record(runtime, actor=user_id, channel=channel_id, action="rollback.cancel", target=_target_name(runtime),
+           before=plan.current_image, after=plan.current_image, outcome=AuditOutcome.CANCELLED,
+           detail=f"confirmation {plan.id}")
+    return Reply(result=RollbackCancelled(plan=plan, cancelled_by=user_id), replace_original=True)
+
+
+def confirm(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str, thread_ts: str | None) -> Reply:
+    """Claim the confirmation (at most once) and execute it."""
+    claim = confirmations.decide(runtime, plan_id, user=user_id, to=confirmations.ConfirmationState.RUNNING)
+    if claim.refusal or claim.plan is None:
+        plan = claim.plan
+        record(runtime, actor=user_id, channel=channel_id, action="rollback.confirm", target=_target_name(runtime),
+               before=plan.current_image if plan else "", after="",
+               outcome=AuditOutcome.EXPIRED if claim.expired else AuditOutcome.REFUSED, detail=claim.refusal or "")
+        return Reply(result=claim.refusal or "", ephemeral=True)
+    plan = claim.plan
+    outcome = "error"
+    try:
+        result = _execute(runtime, plan, user_id=user_id, channel_id=channel_id, thread_ts=thread_ts)
+        outcome = str(result.outcome)
+    finally:
+        # Whatever happened, the confirmation is spent: a retry must never run it again.
+        confirmations.finish(runtime, plan.id, outcome=outcome)
+    return Reply(result=result, replace_original=True)
+
+
+class _Thread:
+    """Posts into the confirmation's thread; a Slack hiccup is logged, never stops the rollback."""
+
+    def __init__(self, runtime: Runtime, *, channel_id: str, thread_ts: str | None) -> None:
+        self._poster = runtime.poster.get()
+        self._channel = channel_id if runtime.surface != "console" else None
+        self._thread_ts = thread_ts
+
+    def post(self, message: Postable) -> None:
+        try:
+            ts = self._poster.post(message, channel=self._channel, thread_ts=self._thread_ts)
+        except Exception as exc:
+            log.warning("could not post rollback progress: %s", exc)
+            return
+        if self._thread_ts is None:
+            self._thread_ts = ts  # no confirmation message to hang off (typed confirm): start a thread
+
+
+def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: str,
+             thread_ts: str | None) -> RollbackResult:
+    settings = runtime.config.release.rollback
+    target = release_target(runtime)
+    thread = _Thread(runtime, channel_id=channel_id, thread_ts=thread_ts)
+    thread.post(RollbackStarted(plan=plan, confirmed_by=user_id))
+    try:
+        cluster = runtime.cluster.get()
+    except ClusterError as exc:
+        now = runtime.clock.now()
+        result = RollbackResult(plan=plan, outcome=RollbackOutcome.NOT_APPLIED, confirmed_by=user_id,
+                                confirmed_at=now, finished_at=now, message=f"The rollback was not applied: {exc}")
+        cluster = None
+    before = snapshot(cluster, target) if cluster else Snapshot({"unavailable": "no cluster access"})
+    if cluster is not None:
+        result = execute_rollback(
+            cluster=cluster, clock=runtime.clock, plan=plan, confirmed_by=user_id,
+            deadline_seconds=settings.rollout_deadline_seconds, poll_seconds=settings.poll_interval_seconds,
+            wait=time.sleep,  # real time between polls; the deadline is on the runtime's clock
+            on_progress=lambda point: thread.post(point),
+        )
+    after = (snapshot(cluster, target, with_pods_and_events=True, events_limit=settings.events_limit)
+             if cluster else Snapshot({"unavailable": "no cluster access"}))
+    applied = result.outcome is not RollbackOutcome.NOT_APPLIED
+    outcome = {RollbackOutcome.RECOVERED: AuditOutcome.OK, RollbackOutcome.TIMED_OUT: AuditOutcome.TIMEOUT}.get(
+        result.outcome, AuditOutcome.FAILED)
+    record(runtime, actor=user_id, channel=channel_id, action="rollback", target=_target_name(runtime),
+           before=plan.current_image, after=result.image_after or plan.current_image, outcome=outcome,
+           detail=f"confirmation {plan.id}; {result.outcome}: {result.message} time to recovery: "
+           + (f"{result.time_to_recovery_seconds:.1f} s" if result.time_to_recovery_seconds is not None else "none")
+           + f"; reason: {plan.reason}"
+           + ("" if applied else "; nothing was changed"))
+    if result.outcome is RollbackOutcome.RECOVERED and cluster is not None:
+        warning = record_stable(runtime, image=plan.target_image, source=f"rollback {plan.id}", by=user_id,
+                                cluster=cluster)
+        if warning:
+            result.warnings.append(warning)
+    try:
+        path = write_bundle(runtime, at=result.finished_at, suffix=plan.id, before=before, after=after,
+                            since=plan.requested_at, summary=summary_markdown(result))
+        result.bundle_path = str(path)
+        # summary.md is written before the path is known; rewrite it so it names itself too.
+        (path / "summary.md").write_text(summary_markdown(result) + "\n", encoding="utf-8")
+    except OSError as exc:
+        result.warnings.append(f"The incident bundle could not be written: {exc}")
+    if runtime.surface != "console":  # on the console the reply itself is the summary
+        thread.post(result)
+    return result

@@ -1,0 +1,184 @@
+"""Rollback messages for Slack (Block Kit, with Confirm/Cancel buttons) and the console (text).
+
+Every sentence a person reads about a rollback is here: the confirmation, refusals, the progress
+thread, the final summary (also written as the bundle's summary.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from bot.core.blocks import Blocks
+from commands.rollback import RollbackOutcome, RollbackPlan, RollbackRefused, RollbackResult, RolloutProgress
+
+CONFIRM_ACTION = "rollback.confirm"
+CANCEL_ACTION = "rollback.cancel"
+REQUEST_ACTION = "rollback.request"  # the SLO alert's "Roll back" button, value "alert:<id>"
+
+
+class RollbackStarted(BaseModel):
+    plan: RollbackPlan
+    confirmed_by: str
+
+
+class RollbackCancelled(BaseModel):
+    plan: RollbackPlan
+    cancelled_by: str
+
+
+def _hm(when: datetime) -> str:
+    return when.strftime("%H:%M UTC")
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:2990]}}
+
+
+def _change(plan: RollbackPlan) -> str:
+    return (
+        f"*{plan.namespace}/{plan.deployment}*, container `{plan.container}`\n"
+        f"`{plan.current_image}`\n→ `{plan.target_image}`\n"
+        f"Target from the {plan.source}: {plan.source_detail}"
+    )
+
+
+# -- the confirmation ---------------------------------------------------------------------------
+def plan_text(plan: RollbackPlan) -> str:
+    return "\n".join([
+        f"Roll back {plan.namespace}/{plan.deployment}? (requested by {plan.requested_by}; reason: {plan.reason})",
+        f"  container {plan.container}: {plan.current_image}",
+        f"        →  {plan.target_image}",
+        f"  target from the {plan.source}: {plan.source_detail}",
+        f"To execute, type: /bizra rollback confirm {plan.id}",
+        f"To cancel, type:  /bizra rollback cancel {plan.id}",
+        f"This confirmation expires at {_hm(plan.expires_at)}.",
+    ])
+
+
+def plan_blocks(plan: RollbackPlan) -> Blocks:
+    return [
+        _section(f":rewind: *Roll back?* requested by <@{plan.requested_by}> — {plan.reason}"),
+        _section(_change(plan)),
+        {
+            "type": "actions",
+            "block_id": f"rollback-{plan.id}",
+            "elements": [
+                {"type": "button", "action_id": CONFIRM_ACTION, "value": plan.id, "style": "danger",
+                 "text": {"type": "plain_text", "text": "Confirm rollback"}},
+                {"type": "button", "action_id": CANCEL_ACTION, "value": plan.id,
+                 "text": {"type": "plain_text", "text": "Cancel"}},
+            ],
+        },
+        {"type": "context", "elements": [{"type": "mrkdwn", "text":
+                                          f"Only people with the `rollback` permission can confirm. Expires at "
+                                          f"{_hm(plan.expires_at)} · id `{plan.id}`"}]},
+    ]
+
+
+# -- refusals, start, cancel --------------------------------------------------------------------
+def refused_text(refused: RollbackRefused) -> str:
+    return f"Rollback refused; nothing was changed. {refused.reason}" + (
+        f"\nWhat to do: {refused.what_to_do}" if refused.what_to_do else "")
+
+
+def refused_blocks(refused: RollbackRefused) -> Blocks:
+    blocks = [_section(f":no_entry: *Rollback refused; nothing was changed.* {refused.reason}")]
+    if refused.what_to_do:
+        blocks.append(_section(f"*What to do:* {refused.what_to_do}"))
+    return blocks
+
+
+def started_text(started: RollbackStarted) -> str:
+    plan = started.plan
+    return (f"Rollback confirmed by {started.confirmed_by}: setting {plan.namespace}/{plan.deployment} "
+            f"container {plan.container} to {plan.target_image} (was {plan.current_image}). Following the rollout…")
+
+
+def started_blocks(started: RollbackStarted) -> Blocks:
+    plan = started.plan
+    return [_section(f":rewind: Rollback confirmed by <@{started.confirmed_by}>: setting `{plan.container}` to "
+                     f"`{plan.target_image}` (was `{plan.current_image}`). Following the rollout…")]
+
+
+def cancelled_text(cancelled: RollbackCancelled) -> str:
+    plan = cancelled.plan
+    return f"Rollback {plan.id} of {plan.namespace}/{plan.deployment} cancelled by {cancelled.cancelled_by}; " \
+        "nothing was changed."
+
+
+def cancelled_blocks(cancelled: RollbackCancelled) -> Blocks:
+    plan = cancelled.plan
+    return [_section(f":heavy_multiplication_x: Rollback of *{plan.namespace}/{plan.deployment}* to "
+                     f"`{plan.target_image}` cancelled by <@{cancelled.cancelled_by}>; nothing was changed.")]
+
+
+# -- progress -----------------------------------------------------------------------------------
+def progress_text(point: RolloutProgress) -> str:
+    if point.observed_generation < point.generation:
+        # The replica counts still describe the previous template until the controller catches up.
+        return f"+{point.elapsed_seconds:.0f}s rollout: waiting for the controller to pick up generation " \
+            f"{point.generation}"
+    return (f"+{point.elapsed_seconds:.0f}s rollout: {point.updated}/{point.desired} updated, "
+            f"{point.available}/{point.desired} available, {point.ready}/{point.desired} ready")
+
+
+def progress_blocks(point: RolloutProgress) -> Blocks:
+    return [_section(progress_text(point))]
+
+
+# -- the result (thread summary and summary.md) ---------------------------------------------------
+_HEADLINE = {
+    RollbackOutcome.RECOVERED: "Rollback complete: the rollout is healthy",
+    RollbackOutcome.TIMED_OUT: "Rollback applied, but the rollout did not become healthy in time",
+    RollbackOutcome.FAILED: "Rollback failed",
+    RollbackOutcome.NOT_APPLIED: "Rollback not applied; nothing was changed",
+}
+_ICON = {RollbackOutcome.RECOVERED: ":white_check_mark:", RollbackOutcome.TIMED_OUT: ":warning:",
+         RollbackOutcome.FAILED: ":x:", RollbackOutcome.NOT_APPLIED: ":x:"}
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "not recovered"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def summary_lines(result: RollbackResult) -> list[str]:
+    plan = result.plan
+    lines = [
+        f"# {_HEADLINE[result.outcome]}",
+        "",
+        f"- Target: {plan.namespace}/{plan.deployment}, container {plan.container}",
+        f"- Change: {plan.current_image} → {plan.target_image}",
+        f"- Target source: {plan.source} ({plan.source_detail})",
+        f"- Reason: {plan.reason}",
+        f"- Requested by {plan.requested_by} at {plan.requested_at:%Y-%m-%d %H:%M:%S UTC}; "
+        f"confirmed by {result.confirmed_by} at {result.confirmed_at:%H:%M:%S UTC}",
+        f"- Time to recovery (command → healthy): {_duration(result.time_to_recovery_seconds)}",
+    ]
+    if result.rollout_seconds is not None:
+        lines.append(f"- Rollout (confirmation → healthy): {_duration(result.rollout_seconds)}")
+    if result.image_after:
+        lines.append(f"- Image now: {result.image_after}")
+    lines.append(f"- Outcome: {result.outcome} — {result.message}")
+    if result.progress:
+        last = result.progress[-1]
+        lines.append(f"- Last seen: {last.updated}/{last.desired} updated, {last.available}/{last.desired} available")
+    for warning in result.warnings:
+        lines.append(f"- Warning: {warning}")
+    if result.bundle_path:
+        lines.append(f"- Incident bundle: {result.bundle_path}")
+    return lines
+
+
+def result_text(result: RollbackResult) -> str:
+    return "\n".join(summary_lines(result))
+
+
+def result_blocks(result: RollbackResult) -> Blocks:
+    lines = summary_lines(result)
+    head = f"{_ICON[result.outcome]} *{lines[0].removeprefix('# ')}*"
+    return [_section(head), _section("\n".join(lines[2:]))]

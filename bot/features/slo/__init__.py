@@ -1,0 +1,1 @@
+"""The SLO watch (scheduled evaluation, paging, re-paging) and `/bizra slo`."""

@@ -1,0 +1,32 @@
+"""The slo feature on the registry: its subcommands, buttons and renderers."""
+
+from __future__ import annotations
+
+from bot.core.runtime import Registry, Subcommand
+from bot.features.slo.handlers import alert_button, slo_command
+from bot.features.slo.render import (
+    AlertMessage,
+    AlertNote,
+    SloStatus,
+    alert_blocks,
+    alert_text,
+    note_blocks,
+    note_text,
+    status_blocks,
+    status_text,
+)
+
+
+def register(registry: Registry) -> None:
+    registry.add_subcommand(
+        Subcommand(
+            name="slo",
+            handler=slo_command,
+            usage="slo [ack <alert id>]",
+            summary="NODE0 SLOs now, with a 30-minute chart; ack an alert.",
+        )
+    )
+    registry.add_action("alert.", alert_button)
+    registry.renderers.add(SloStatus, text=status_text, blocks=status_blocks)
+    registry.renderers.add(AlertMessage, text=alert_text, blocks=alert_blocks)
+    registry.renderers.add(AlertNote, text=note_text, blocks=note_blocks)

@@ -1,0 +1,87 @@
+"""SLO watch (`slo:` in bizra.yaml): Prometheus connection, SLO catalog, intervals, on-call, paging.
+
+Durations accept seconds (`300`) or strings like `5m`, `30s`, `1h30m`, so tests shorten windows to
+seconds through the same config a deployment uses. Secrets (a bearer token, a basic-auth password,
+the PagerDuty routing key) never appear here: the file names the environment variable to read.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.core.settings import Duration, PagerDutySettings, PrometheusSettings
+from commands.burn_rate import BurnRatePolicy
+from commands.slo import SloDefinition, default_catalog
+
+
+class OnCallSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[str] = Field(default_factory=list, description="Slack user IDs (U…) mentioned in every page.")
+    groups: list[str] = Field(
+        default_factory=list, description="Slack user-group IDs (S…), or a handle like @sre-oncall, mentioned in pages."
+    )
+
+    def mentions(self) -> str:
+        """How pages address on-call; with nobody configured the channel is notified (`@here`)."""
+        parts = [f"<@{u}>" for u in self.users]
+        parts += [f"<!subteam^{g}>" if re.fullmatch(r"S[A-Z0-9]+", g) else g for g in self.groups]
+        return " ".join(parts) or "<!here>"
+
+
+class SloSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings, description="Where metrics are read.")
+    window: str = Field(default="5m", description="Rate window substituted for `$window` in the queries (PromQL).")
+    interval: Duration = Field(default=timedelta(minutes=5), description="Evaluate and post status this often.")
+    sustain: Duration = Field(
+        default=timedelta(minutes=5),
+        description="A breach is an SLO violated continuously this long; UNKNOWN this long is 'monitoring blind'.",
+    )
+    repage: Duration = Field(default=timedelta(minutes=15), description="Page again this often until acknowledged.")
+    post_status: bool = Field(default=True,
+                              description="Post the compact status in the release channel every interval.")
+    enabled: bool = Field(default=True, description="Run the SLO watch in `bizra serve`.")
+    on_call: OnCallSettings = Field(default_factory=OnCallSettings, description="Who pages mention.")
+    dashboard_url: str = Field(
+        default="https://grafana.bizra.ai/d/node0-production-slos", description="Grafana dashboard (Open dashboard)."
+    )
+    chart_minutes: float = Field(default=30.0, gt=0, description="How far back charts reach.")
+    pagerduty: PagerDutySettings = Field(default_factory=PagerDutySettings, description="Optional PagerDuty.")
+    burn_rate: BurnRatePolicy = Field(
+        default_factory=BurnRatePolicy, description="Multiwindow burn-rate tiers for SLOs with `paging: burn_rate`."
+    )
+    catalog: list[SloDefinition] = Field(default_factory=default_catalog, min_length=1,
+                                         description="The SLOs watched.")
+
+    @field_validator("window")
+    @classmethod
+    def _promql_range(cls, value: str) -> str:
+        if not re.fullmatch(r"(\d+(ms|s|m|h|d|w|y))+", value):
+            raise ValueError("must be a PromQL range such as 5m, 30s or 1h")
+        return value
+
+    @field_validator("interval", "sustain", "repage")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    @field_validator("catalog")
+    @classmethod
+    def _unique(cls, value: list[SloDefinition]) -> list[SloDefinition]:
+        names = [slo.name for slo in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"SLO names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+    @property
+    def sustain_seconds(self) -> float:
+        """The breach window in seconds (read by the canary's UNKNOWN-gap limit)."""
+        return self.sustain.total_seconds()

@@ -1,0 +1,1 @@
+"""`/bizra verify`: the readiness checklist over read-only ports."""
