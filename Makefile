@@ -11,15 +11,17 @@ TOOLS  ?= .venv-tools
 run: $(VENV)/.installed
 	$(BIN)/bizra console
 
-## test: lint, import contract, and the whole test suite (installs Prometheus when missing)
+## test: lint (ruff, import contracts, mypy) and the whole test suite (installs Prometheus when missing)
 test: $(VENV)/.installed $(TOOLS)/.installed system-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 system-deps:
 	bash scripts/install-system-deps.sh

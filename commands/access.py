@@ -3,7 +3,7 @@
 Roles map Slack user IDs and user-group IDs to permissions; `everyone` grants permissions to any
 user; a permission may be limited to some channels. `decide()` takes the caller's identity and the
 policy and answers allowed or refused-with-the-reason. Loading the policy from config, resolving
-group membership through Slack and auditing refusals happen in `bot/access.py`; keeping this part
+group membership through Slack and auditing refusals happen in `bot/features/access/enforce.py`; keeping this part
 pure lets the policy be tested without a workspace.
 """
 

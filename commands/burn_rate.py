@@ -20,7 +20,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from commands.slo import parse_duration, promql_duration
+from commands.durations import parse_duration, promql_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 

@@ -110,6 +110,22 @@ class GateResult(BaseModel):
     detail: str = Field(default="", description="Why it is FAIL or TBD (names the file), else empty.")
 
 
+class GateFrame(BaseModel):
+    """What a gate is, before it is judged: a verdict is the frame plus its outcome and measurement."""
+
+    number: int
+    key: str
+    name: str
+    threshold: str
+    threshold_value: float | None = None
+    evidence: str
+
+    def result(self, outcome: Outcome, *, measured: str, measured_value: float | None = None,
+               detail: str = "") -> GateResult:
+        return GateResult(**self.model_dump(), outcome=outcome, measured=measured, measured_value=measured_value,
+                          detail=detail)
+
+
 class GateReport(BaseModel):
     policy_version: str
     policy_overrides: list[str]
@@ -223,16 +239,16 @@ class _Threshold:
     def judge(self, evidence: Evidence, policy: GatePolicy) -> GateResult:
         limit = self.limit(policy)
         threshold = f"{'≥' if self.at_least else '≤'} {self.show(limit)}"
-        base = dict(number=self.number, key=self.key, name=self.name, threshold=threshold, threshold_value=limit,
-                    evidence=self.artifact.value)
+        base = GateFrame(number=self.number, key=self.key, name=self.name, threshold=threshold, threshold_value=limit,
+                         evidence=self.artifact.value)
         piece = evidence.pieces[self.artifact]
         if piece.model is None:
-            return GateResult(**base, outcome=Outcome.TBD, measured="—", detail=str(piece.error))
+            return base.result(Outcome.TBD, measured="—", detail=str(piece.error))
         value = float(self.read(piece.model))
         ok = value >= limit if self.at_least else value <= limit
         detail = "" if ok else f"{self.show(value)} is {'below' if self.at_least else 'above'} the limit {threshold}"
-        return GateResult(**base, outcome=Outcome.PASS if ok else Outcome.FAIL, measured=self.show(value),
-                          measured_value=value, detail=detail)
+        return base.result(Outcome.PASS if ok else Outcome.FAIL, measured=self.show(value), measured_value=value,
+                           detail=detail)
 
 
 THRESHOLD_GATES: tuple[_Threshold, ...] = (
@@ -255,14 +271,14 @@ THRESHOLD_GATES: tuple[_Threshold, ...] = (
 
 def judge_wq_proof(evidence: Evidence, policy: GatePolicy) -> GateResult:
     """Gate 8: ≥ N distinct validators, all on one head, deterministic, telemetry with wq_weight and components."""
-    base = dict(
+    base = GateFrame(
         number=8, key="wq_proof", name="WQ consensus proof", evidence=ArtifactName.WQ_PROOF.value,
         threshold=f"≥ {policy.wq_min_validators} validators, one head, deterministic, telemetry",
         threshold_value=float(policy.wq_min_validators),
     )
     piece = evidence.pieces[ArtifactName.WQ_PROOF]
     if piece.model is None:
-        return GateResult(**base, outcome=Outcome.TBD, measured="—", detail=str(piece.error))
+        return base.result(Outcome.TBD, measured="—", detail=str(piece.error))
     proof: WqProof = piece.model
     ids = [validator.id for validator in proof.validators]
     distinct = len(set(ids))
@@ -291,26 +307,24 @@ def judge_wq_proof(evidence: Evidence, policy: GatePolicy) -> GateResult:
         parts.append(f"wq_weight {telemetry.wq_weight:g}")
     if telemetry is not None and telemetry.components:
         parts.append(",".join(telemetry.components))
-    return GateResult(
-        **base, outcome=Outcome.FAIL if problems else Outcome.PASS, measured=", ".join(parts),
-        measured_value=float(distinct), detail="; ".join(problems),
-    )
+    return base.result(Outcome.FAIL if problems else Outcome.PASS, measured=", ".join(parts),
+                       measured_value=float(distinct), detail="; ".join(problems))
 
 
 def judge_attestation(evidence: Evidence, trusted_keys: Sequence[TrustedKey]) -> GateResult:
     """Gate 9: a valid Ed25519 signature by a trusted key whose digests match the files as read."""
-    base = dict(number=9, key="attestation", name="PoI attestation", evidence=ArtifactName.ATTESTATION.value,
-                threshold="trusted Ed25519 signature, 4 digests match")
+    base = GateFrame(number=9, key="attestation", name="PoI attestation", evidence=ArtifactName.ATTESTATION.value,
+                     threshold="trusted Ed25519 signature, 4 digests match")
     piece = evidence.pieces[ArtifactName.ATTESTATION]
     if piece.model is None:
-        return GateResult(**base, outcome=Outcome.TBD, measured="—", detail=str(piece.error))
+        return base.result(Outcome.TBD, measured="—", detail=str(piece.error))
     attestation: Attestation = piece.model
     verdict = verify_attestation(attestation, digests=evidence.digests(), trusted_keys=trusted_keys)
     total = len(ArtifactName) - 1
     measured = f"key {verdict.key_id}, {len(verdict.checked)}/{total} digests verified"
     if verdict.valid:
-        return GateResult(**base, outcome=Outcome.PASS, measured=measured)
-    return GateResult(**base, outcome=Outcome.FAIL, measured=measured, detail=verdict.problem or "invalid")
+        return base.result(Outcome.PASS, measured=measured)
+    return base.result(Outcome.FAIL, measured=measured, detail=verdict.problem or "invalid")
 
 
 # -- score and grade ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ what to do. Executing sets the one container's image, conditioned on the image t
 then polls the Deployment on the injected clock until the rollout is healthy
 (observedGeneration >= generation, updated == available == desired) or the deadline passes. Time
 to recovery is measured from the command to the healthy rollout. Posting, storing and writing
-the incident bundle are the caller's (bot/handlers/rollback.py).
+the incident bundle are the caller's (bot/features/rollback/handlers.py).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def execute_rollback(*, cluster: Cluster, clock: Clock, plan: RollbackPlan, conf
 
     def result(outcome: RollbackOutcome, message: str, **extra: object) -> RollbackResult:
         return RollbackResult(plan=plan, outcome=outcome, confirmed_by=confirmed_by, confirmed_at=confirmed_at,
-                              finished_at=clock.now(), message=message, **extra)  # type: ignore[arg-type]
+                              finished_at=clock.now(), message=message, **extra)
 
     try:
         cluster.set_container_image(namespace=plan.namespace, name=plan.deployment, container=plan.container,

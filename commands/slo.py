@@ -12,43 +12,15 @@ with the reason, never OK.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-if TYPE_CHECKING:
-    from commands.burn_rate import BurnRatePolicy
-
-
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
-
-
-def parse_duration(value: object) -> object:
-    """`300`, `"5m"`, `"30s"`, `"1h30m"` → timedelta; anything else is left for pydantic to judge."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.upper().startswith("P"):
-            return text  # ISO 8601 (how pydantic writes a timedelta back out): pydantic parses it
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
-            return timedelta(seconds=float(text))
-        match = _DURATION.match(text)
-        if text and match:
-            hours, minutes, seconds = (float(part or 0) for part in match.groups())
-            return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-        raise ValueError(f"{value!r} is not a duration: use seconds (300) or a string like 5m, 30s, 1h30m")
-    return value
-
-
-def promql_duration(delta: timedelta) -> str:
-    """A PromQL range like `300s` (whole seconds, at least 1)."""
-    return f"{max(1, round(delta.total_seconds()))}s"
+from commands.burn_rate import BurnRatePolicy, judge
 
 
 class SloState(StrEnum):
@@ -228,25 +200,26 @@ class SloStatus(BaseModel):
 
 def evaluate_one(slo: SloDefinition, reading: Reading) -> SloResult:
     """Purely computational: one reading against its objective."""
-    base = {"name": slo.name, "description": slo.description, "objective": slo.objective,
-            "comparator": slo.comparator, "unit": slo.unit, "paging": slo.paging}
     if reading.error:
-        return SloResult(**base, state=SloState.UNKNOWN, reason=reading.error)
+        return _result(slo, state=SloState.UNKNOWN, reason=reading.error)
     if not reading.values:
-        return SloResult(**base, state=SloState.UNKNOWN, reason="no data: the query returned no series")
+        return _result(slo, state=SloState.UNKNOWN, reason="no data: the query returned no series")
     finite_or_inf = [v for v in reading.values if not math.isnan(v)]
     if not finite_or_inf:
-        return SloResult(**base, state=SloState.UNKNOWN, reason="no data: the value is NaN (no traffic in the window)")
+        return _result(slo, state=SloState.UNKNOWN, reason="no data: the value is NaN (no traffic in the window)")
     value = slo.comparator.worst(finite_or_inf)
     state = SloState.OK if slo.comparator.ok(value, slo.objective) else SloState.BREACHING
-    return SloResult(**base, state=state, value=value)
+    return _result(slo, state=state, value=value)
+
+
+def _result(slo: SloDefinition, *, state: SloState, reason: str = "", value: float | None = None) -> SloResult:
+    return SloResult(name=slo.name, description=slo.description, objective=slo.objective, comparator=slo.comparator,
+                     unit=slo.unit, paging=slo.paging, state=state, reason=reason, value=value)
 
 
 def evaluate(catalog: Sequence[SloDefinition], source: MetricsSource, *, window: str, at: datetime,
              burn_policy: BurnRatePolicy | None = None) -> SloStatus:
     """Read every SLO once and judge it; an exception from the source is UNKNOWN, never OK."""
-    from commands.burn_rate import BurnRatePolicy, judge
-
     policy = burn_policy or BurnRatePolicy()
     results = []
     for slo in catalog:

@@ -13,13 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display in a server; must precede pyplot
-
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-
 from commands.slo import Series, SloDefinition, Unit
 
 
@@ -40,6 +33,12 @@ def _scale(unit: Unit) -> tuple[float, str]:
 
 def render_png(panels: Sequence[Panel], *, title: str, start: datetime, end: datetime) -> bytes:
     """One row per SLO over [start, end] (UTC): its value over time and the objective as a dashed red line."""
+    import matplotlib  # lazy: matplotlib and numpy cost ~600 ms; only a chart being drawn pays it
+
+    matplotlib.use("Agg")  # no display in a server; must precede pyplot (a no-op once set)
+    import matplotlib.dates as mdates  # lazy: part of matplotlib, as above
+    import matplotlib.pyplot as plt  # lazy: part of matplotlib, as above
+
     short = (end - start).total_seconds() <= 600
     figure, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 * len(panels) + 0.6), squeeze=False)
     try:

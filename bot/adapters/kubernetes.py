@@ -31,15 +31,13 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import urllib3
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.config.config_exception import ConfigException
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.core.settings import KubeAccessSettings
 from commands.cluster import ClusterError, ClusterErrorKind, DeploymentState, KubeObject
+
+if TYPE_CHECKING:  # the client is imported where a configuration or an adapter is built (see below)
+    from kubernetes import client as k8s
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +187,10 @@ def deployment_state(obj: KubeObject) -> DeploymentState:
 
 def load_configuration(settings: KubeAccessSettings) -> k8s.Configuration:
     """A client Configuration from the service account (in-cluster) or a kubeconfig file/context."""
+    from kubernetes import client as k8s  # lazy: the Kubernetes client costs ~300 ms; only cluster commands pay it
+    from kubernetes import config as k8s_config  # lazy: part of the Kubernetes client, as above
+    from kubernetes.config.config_exception import ConfigException  # lazy: part of the Kubernetes client, as above
+
     configuration = k8s.Configuration()
     in_cluster = settings.mode == "in-cluster" or (
         settings.mode == "auto" and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
@@ -228,11 +230,18 @@ class KubernetesCluster:
     """Implements `commands.cluster.Cluster`. Thread-safe: urllib3's pool is, and no state is kept."""
 
     def __init__(self, configuration: k8s.Configuration, *, timeout: float = 10.0, conflict_retries: int = 3) -> None:
+        import urllib3  # lazy: the Kubernetes client's transport; loaded with it, when an adapter is built
+        from kubernetes import client as k8s  # lazy: the Kubernetes client costs ~300 ms; only cluster users pay
+
         if configuration.retries is None:
             # urllib3 retries idempotent requests (reads) once on a broken connection or read timeout, so a read
             # takes at most twice the timeout; PATCH is never retried by urllib3 (only by us, after a 409).
             configuration.retries = 1
         self._api = k8s.ApiClient(configuration)
+        # What one request can raise when the API server cannot be asked (caught in `_call`).
+        self._transport_errors: tuple[type[BaseException], ...] = (
+            urllib3.exceptions.HTTPError, OSError, k8s.ApiException,
+        )
         self._host = configuration.host
         self._timeout = timeout
         self._retries = conflict_retries
@@ -263,7 +272,7 @@ class KubernetesCluster:
             response = self._api.call_api(verb, url, header_params=header_params, body=payload,
                                           _request_timeout=self._timeout)
             response.read()
-        except (urllib3.exceptions.HTTPError, OSError, k8s.ApiException) as exc:
+        except self._transport_errors as exc:
             # MaxRetryError wraps the interesting part (refused, timed out, TLS) in `reason`.
             cause = getattr(exc, "reason", None) or exc
             raise ClusterError(
@@ -275,7 +284,7 @@ class KubernetesCluster:
         status = int(response.status)
         if 200 <= status < 300:
             return json.loads(response.data or b"{}")
-        raise self._error(status, response.data, what=what, write=method != "GET")
+        raise self._error(status, response.data or b"", what=what, write=method != "GET")
 
     def _error(self, status: int, body: bytes, *, what: str, write: bool) -> ClusterError:
         reason, message = _status_message(body)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import requests
-
 from bot.core.settings import PagerDutySettings
 from commands.breach import Alert
 
@@ -31,6 +29,8 @@ class PagerDuty:
         return key
 
     def _send(self, event: dict[str, Any]) -> None:
+        import requests  # lazy: ~100 ms; only a process that pages pays it
+
         try:
             response = requests.post(self._settings.events_url, json=event, timeout=self._settings.timeout_seconds)
         except requests.RequestException as exc:

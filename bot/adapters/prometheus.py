@@ -19,11 +19,6 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
-from urllib3.util.retry import Retry
-
 from bot.core.settings import PrometheusSettings
 from commands.burn_rate import BurnRatePolicy
 from commands.slo import Paging, Reading, Series, SloDefinition
@@ -47,6 +42,10 @@ def _label(expression: str, window: str) -> str:
 
 class PrometheusSource:
     def __init__(self, settings: PrometheusSettings, *, burn_policy: BurnRatePolicy | None = None) -> None:
+        import requests  # lazy: requests and the Prometheus client cost ~100 ms; only the SLO watch pays it
+        from prometheus_api_client import PrometheusConnect  # lazy: as above
+        from urllib3.util.retry import Retry  # lazy: comes with requests, as above
+
         self._settings = settings
         self._burn = burn_policy or BurnRatePolicy()
         headers: dict[str, str] = {}
@@ -67,7 +66,7 @@ class PrometheusSource:
         session.verify = settings.ca_file or settings.verify_tls
         self._client = PrometheusConnect(url=settings.url, headers=headers or None, auth=auth, session=session,
                                          retry=Retry(total=False, raise_on_status=False),
-                                         timeout=settings.timeout_seconds)  # type: ignore[arg-type]
+                                         timeout=settings.timeout_seconds)
 
     @property
     def url(self) -> str:
@@ -82,6 +81,10 @@ class PrometheusSource:
         return " or ".join(parts)
 
     def _failure(self, exc: Exception) -> str:
+        import requests  # lazy: already loaded by __init__; named here for the checks below
+        from prometheus_api_client import PrometheusApiClientException  # lazy: as above
+        from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError  # lazy: as above
+
         # With retries off, urllib3's own errors can surface unwrapped by requests: accept both.
         if isinstance(exc, (requests.Timeout, ReadTimeoutError, TimeoutError)):
             return f"Prometheus at {self.url} did not answer within {self._settings.timeout_seconds:g}s"

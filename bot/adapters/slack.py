@@ -11,19 +11,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-
-from bot.core.config import Secrets
 from bot.core.delivery import Postable
 from bot.core.rendering import Renderers
+
+if TYPE_CHECKING:  # slack_sdk is imported where the client is built (build_web_client)
+    from slack_sdk import WebClient
+
+    from bot.core.config import Secrets
 
 log = logging.getLogger(__name__)
 
 
 def build_web_client(secrets: Secrets) -> WebClient:
     """The Web API client for this process; retries on HTTP 429 after Retry-After."""
+    from slack_sdk import WebClient  # lazy: slack_sdk costs ~100 ms; only a process that talks to Slack pays it
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler  # lazy: part of slack_sdk, as above
+
     token = secrets.slack_bot_token
     client = WebClient(
         token=token.get_secret_value() if token else None,

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
-
-import requests
-from kubernetes import client as k8s
+from typing import TYPE_CHECKING, Any
 
 from bot.adapters.kubernetes import Triple
 from bot.core.settings import PrometheusSettings
 from commands.cluster import Cluster, ClusterError, ClusterErrorKind, KubeObject
 from commands.verify import ScrapeTarget, Unavailable
+
+if TYPE_CHECKING:  # the Kubernetes client and requests are imported where they are used (below)
+    import requests
+    from kubernetes import client as k8s
 
 # (api group, resource, verb) of the calls this module makes itself (the rest go through the cluster adapter).
 KYVERNO_POLICY: Triple = ("kyverno.io", "clusterpolicies", "get")
@@ -56,6 +57,8 @@ class KubeVerifyReads:
         self._api: k8s.ApiClient | None = None
 
     def _client(self) -> k8s.ApiClient:
+        from kubernetes import client as k8s  # lazy: ~300 ms; only a cluster read pays it
+
         if self._api is None:
             configuration = self._configuration_factory()
             if configuration.retries is None:
@@ -64,6 +67,8 @@ class KubeVerifyReads:
         return self._api
 
     def _get(self, call: Callable[[], Any], *, what: str) -> KubeObject | None:
+        from kubernetes import client as k8s  # lazy: ~300 ms; only a cluster read pays it
+
         try:
             return call()
         except k8s.ApiException as exc:
@@ -75,12 +80,16 @@ class KubeVerifyReads:
                                f"({type(exc).__name__}: {str(exc)[:200]}).", kind=ClusterErrorKind.UNREACHABLE) from exc
 
     def cluster_policy(self, *, name: str) -> KubeObject | None:
+        from kubernetes import client as k8s  # lazy: ~300 ms; only a cluster read pays it
+
         api = k8s.CustomObjectsApi(self._client())
         return self._get(lambda: api.get_cluster_custom_object("kyverno.io", "v1", "clusterpolicies", name,
                                                                _request_timeout=self._timeout),
                          what=f"read Kyverno ClusterPolicy {name}")
 
     def job(self, *, namespace: str, name: str) -> KubeObject | None:
+        from kubernetes import client as k8s  # lazy: ~300 ms; only a cluster read pays it
+
         api = self._client()
 
         def read() -> KubeObject:
@@ -112,6 +121,8 @@ class PrometheusTargets:
         return self._settings.url
 
     def _session(self) -> requests.Session:
+        import requests  # lazy: ~100 ms; only a check that asks over HTTP pays it
+
         session = requests.Session()
         session.verify = self._settings.ca_file or self._settings.verify_tls
         if self._settings.bearer_token_env:
@@ -129,6 +140,8 @@ class PrometheusTargets:
         return session
 
     def targets(self, *, job: str) -> list[ScrapeTarget]:
+        import requests  # lazy: ~100 ms; only a check that asks over HTTP pays it
+
         url = f"{self._settings.url}/api/v1/targets"
         try:
             with self._session() as session:
@@ -159,6 +172,8 @@ class HttpHealth:
         self._timeout = timeout
 
     def status(self, url: str) -> int:
+        import requests  # lazy: ~100 ms; only a check that asks over HTTP pays it
+
         try:
             response = requests.get(url, timeout=self._timeout, allow_redirects=False)
         except requests.Timeout as exc:

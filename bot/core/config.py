@@ -8,18 +8,21 @@ Why the core imports feature modules here, and only here: the config file is one
 sections are defined by the features that read them (`bot/features/<name>/settings.py`, leaf
 modules that import nothing else of the bot but `bot.core.settings`). The layers contract in
 `pyproject.toml` allows exactly these imports.
+
+Load-time cost: importing this module must stay cheap for the CLI (`bizra gates` reads only the
+config). PyYAML is imported only when a file is read; `Secrets` (pydantic-settings, ~40 ms) is
+defined on first use (a module `__getattr__`), so only what reads the environment's secrets pays it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.settings import KubeAccessSettings, SlackSettings, StoreSettings
 from bot.features.access.settings import AccessSettings
@@ -28,6 +31,9 @@ from bot.features.gates.settings import GatesSettings
 from bot.features.rollback.settings import RollbackSettings
 from bot.features.slo.settings import SloSettings
 from bot.features.verify.settings import VerifySettings
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -81,10 +87,8 @@ class BizraConfig(BaseModel):
     verify: VerifySettings = Field(default_factory=VerifySettings)
 
 
-class Secrets(BaseSettings):
-    """Secrets and process settings, from the environment only."""
-
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+class _SecretFields(BaseModel):
+    """The fields of `Secrets`; `Secrets` adds where they come from (the environment)."""
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -98,6 +102,43 @@ class Secrets(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         # slack_sdk joins method names onto base_url, so it must end with "/".
         return value if value.endswith("/") else value + "/"
+
+
+if TYPE_CHECKING:
+
+    class Secrets(BaseSettings, _SecretFields):
+        """Secrets and process settings, from the environment only (defined by `_define_secrets`)."""
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        """`Secrets` is built on first use, so importing the config does not load pydantic-settings."""
+        if name == "Secrets":
+            return _secrets_class()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_secrets_lock = threading.Lock()
+
+
+def _define_secrets() -> type[BaseSettings]:
+    from pydantic_settings import BaseSettings, SettingsConfigDict  # lazy: ~40 ms; only readers of secrets pay it
+
+    class Secrets(BaseSettings, _SecretFields):
+        """Secrets and process settings, from the environment only."""
+
+        __qualname__ = "Secrets"  # importable under this name (pickle, repr), like a module-level class
+        model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    return Secrets
+
+
+def _secrets_class() -> type[Secrets]:
+    """The one `Secrets` class, defined on first use and then a plain module attribute."""
+    with _secrets_lock:
+        if "Secrets" not in globals():
+            globals()["Secrets"] = _define_secrets()
+        return globals()["Secrets"]
 
 
 class ConfigError(Exception):
@@ -122,6 +163,8 @@ def load_config(path: Path | None) -> BizraConfig:
     """Read and validate the YAML file, or return the defaults when no file is given."""
     if path is None:
         return BizraConfig()
+    import yaml  # lazy: ~15 ms; only a config file pays it (the built-in defaults need no parser)
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -142,6 +185,6 @@ def load_config(path: Path | None) -> BizraConfig:
 
 def load_secrets() -> Secrets:
     try:
-        return Secrets()
+        return _secrets_class()()
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "the environment")) from exc

@@ -55,7 +55,7 @@ class Renderers:
 
     def blocks(self, result: object) -> list[dict[str, Any]]:
         """The blocks as Slack's JSON; `to_dict()` validates each against Slack's limits."""
-        return [block if isinstance(block, dict) else block.to_dict() for block in self.block_objects(result)]
+        return [block.to_dict() for block in self.block_objects(result)]
 
     def fallback(self, result: object) -> str:
         """The notification text Slack shows where blocks cannot be (push, screen readers)."""

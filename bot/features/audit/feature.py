@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.core.runtime import Registry, Subcommand
+from bot.features.audit.blocks import audit_blocks
 from bot.features.audit.handlers import show_audit
-from bot.features.audit.render import AuditListing, audit_blocks, audit_text
+from bot.features.audit.render import AuditListing, audit_text
 
 
 def register(registry: Registry) -> None:

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from bot.core.runtime import Registry, Subcommand
 from bot.features.canary.autorollback import on_breach
+from bot.features.canary.blocks import (
+    aborted_blocks,
+    completed_blocks,
+    failed_blocks,
+    pending_blocks,
+    promoted_blocks,
+    refused_blocks,
+    started_blocks,
+    status_blocks,
+)
 from bot.features.canary.handlers import USAGE, canary_command
 from bot.features.canary.render import (
     CanaryAborted,
@@ -14,21 +24,13 @@ from bot.features.canary.render import (
     CanaryRefused,
     CanaryStarted,
     CanaryStatus,
-    aborted_blocks,
     aborted_text,
-    completed_blocks,
     completed_text,
-    failed_blocks,
     failed_text,
-    pending_blocks,
     pending_text,
-    promoted_blocks,
     promoted_text,
-    refused_blocks,
     refused_text,
-    started_blocks,
     started_text,
-    status_blocks,
     status_text,
 )
 

@@ -174,14 +174,14 @@ def start(runtime: Runtime, *, image: str, actor: str, channel: str) -> BaseMode
     except ApplyFailed as failed:
         restored, restore_error = _restore(cluster, restore, namespace=namespace, needed=bool(failed.applied))
         store.abandon_start(runtime, claim.token)
-        result = CanaryApplyFailed(action=CanaryAction.START, run=None, target=first.name, applied=failed.applied,
-                                   failed=failed.failed, error=str(failed.error), restored=restored,
-                                   restore_error=restore_error)
+        failure = CanaryApplyFailed(action=CanaryAction.START, run=None, target=first.name, applied=failed.applied,
+                                    failed=failed.failed, error=str(failed.error), restored=restored,
+                                    restore_error=restore_error)
         _audit(runtime, actor=actor, channel=channel, action="start", before=_where(None, stage_list),
                after=_where(None, stage_list), outcome=AuditOutcome.FAILED,
                detail=f"{image}: {failed.failed} failed: {failed.error}; applied before it: {failed.applied}; "
                       f"restored: {restored}")
-        return result
+        return failure
     started_at = runtime.clock.now()
     run = run.model_copy(update={"stage_started_at": started_at, "started_at": started_at})
     result = CanaryStarted(run=run, stage=first, stages=len(stage_list), applied=applied)
@@ -306,11 +306,11 @@ def promote(runtime: Runtime, *, actor: str, channel: str, force_reason: str | N
                after=_where(run, stage_list), outcome=AuditOutcome.FAILED,
                detail=f"{failed.failed} failed: {failed.error}; applied before it: {failed.applied}; restored "
                       f"{check.stage.name}: {restored} {restore_error or ''} {forced}".strip())
-        result = CanaryApplyFailed(action=CanaryAction.PROMOTE, run=run, target=target.name, applied=failed.applied,
-                                   failed=failed.failed, error=str(failed.error), restored=restored,
-                                   restore_error=restore_error)
-        Thread(runtime, channel=channel, thread_ts=run.thread_ts).post(result)
-        return result
+        failure = CanaryApplyFailed(action=CanaryAction.PROMOTE, run=run, target=target.name, applied=failed.applied,
+                                    failed=failed.failed, error=str(failed.error), restored=restored,
+                                    restore_error=restore_error)
+        Thread(runtime, channel=channel, thread_ts=run.thread_ts).post(failure)
+        return failure
     now = runtime.clock.now()
     store.advance(runtime, claim.token, stage=target.index, stage_started_at=now,
                   event=f"promoted to stage {target.number} by {actor}")
@@ -341,13 +341,13 @@ def _complete(runtime: Runtime, cluster: Cluster, *, run: CanaryRun, token: str,
                           stage_after=run.stage, outcome="failed", detail=str(error))
         _audit(runtime, actor=actor, channel=channel, action="complete", before=_where(run, stage_list),
                after=_where(run, stage_list), outcome=AuditOutcome.FAILED, detail=f"{error} {forced}".strip())
-        result = CanaryApplyFailed(
+        failure = CanaryApplyFailed(
             action=CanaryAction.PROMOTE, run=run, target="completion",
             applied=exc.applied if isinstance(exc, ApplyFailed) else [],
             failed=exc.failed if isinstance(exc, ApplyFailed) else f"Deployment/{release.deployment}",
             error=str(error))
-        thread.post(result)
-        return result
+        thread.post(failure)
+        return failure
     if done.step is CompletionStep.STABLE_ROLLING_OUT:
         store.release(runtime, token, event="completion waits for the stable rollout")
         _audit(runtime, actor=actor, channel=channel, action="complete", before=_where(run, stage_list),

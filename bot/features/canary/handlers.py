@@ -1,4 +1,4 @@
-"""`/bizra canary start|status|promote|abort`: parse, authorize, then run it (bot/canary_flow.py).
+"""`/bizra canary start|status|promote|abort`: parse, authorize, then run it (flow.py).
 
 Permissions: `canary.status`, `canary.start`, `canary.promote` (plus `canary.force` for
 `--force "<reason>"`), `canary.abort`; a refusal is ephemeral and audited by `bot.access.require`.

@@ -1,15 +1,14 @@
-"""Canary messages for Slack (Block Kit) and the console (text): every sentence about a canary is here.
+"""Canary messages for Slack and the console (text): every sentence about a canary is here.
 
-Each result model of `commands.canary` has one text renderer (also the console's output and the
-Slack fallback text) and one Block Kit renderer built from the same lines, so both surfaces say
-the same thing.
+Each result model of `commands.canary` has one text renderer here (also the console's output and
+the Slack fallback text) and one Block Kit renderer in `blocks.py` built from the same lines, so
+both surfaces say the same thing. This module imports no slack_sdk.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from bot.core.blocks import Blocks
 from commands.canary import (
     CanaryAborted,
     CanaryApplyFailed,
@@ -29,22 +28,7 @@ def _at(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:2990]}}
-
-
-def _context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2990]}]}
-
-
-def _blocks(lines: list[str], *, context: str | None = None) -> Blocks:
-    blocks: Blocks = [_section(lines[0])]
-    if len(lines) > 1:
-        blocks.append(_section("\n".join(lines[1:])))
-    if context:
-        blocks.append(_context(context))
-    return blocks
-
+REFUSED_NOTE = "Nothing was changed."
 
 _SLO_ICON = {
     SloState.OK: ":large_green_circle:", SloState.BREACHING: ":red_circle:", SloState.UNKNOWN: ":white_circle:",
@@ -66,7 +50,7 @@ def _when_lines(*, waiting_helps: bool, possible_at: datetime | None, conditions
     return []
 
 
-def _refused_lines(result: CanaryRefused) -> list[str]:
+def refused_lines(result: CanaryRefused) -> list[str]:
     lines = [f":no_entry: `canary {result.action}` was not run:"]
     lines += [f"• {reason}" for reason in result.reasons]
     if result.hint:
@@ -78,15 +62,11 @@ def _refused_lines(result: CanaryRefused) -> list[str]:
 
 
 def refused_text(result: CanaryRefused) -> str:
-    return "\n".join(_refused_lines(result))
-
-
-def refused_blocks(result: CanaryRefused) -> Blocks:
-    return _blocks(_refused_lines(result), context="Nothing was changed.")
+    return "\n".join(refused_lines(result))
 
 
 # -- started / promoted / completed ---------------------------------------------------------------
-def _started_lines(result: CanaryStarted) -> list[str]:
+def started_lines(result: CanaryStarted) -> list[str]:
     stage = result.stage
     return [
         f":rocket: Canary started: stage {stage.number}/{result.stages} ({stage.name}), {stage.weight}% of traffic "
@@ -98,12 +78,8 @@ def _started_lines(result: CanaryStarted) -> list[str]:
 
 
 def started_text(result: CanaryStarted) -> str:
-    return "\n".join(_started_lines(result))
+    return "\n".join(started_lines(result))
 
-
-def started_blocks(result: CanaryStarted) -> Blocks:
-    lines = _started_lines(result)
-    return _blocks(lines[:-1], context=lines[-1])
 
 
 def _forced(reason: str | None, bypassed: list[str]) -> list[str]:
@@ -112,7 +88,7 @@ def _forced(reason: str | None, bypassed: list[str]) -> list[str]:
     return [f":warning: Forced by policy override — reason: {reason}"] + [f"  bypassed: {b}" for b in bypassed]
 
 
-def _promoted_lines(result: CanaryPromoted) -> list[str]:
+def promoted_lines(result: CanaryPromoted) -> list[str]:
     to = result.to_stage
     return [
         f":arrow_forward: Canary promoted to stage {to.number}/{result.stages} ({to.name}): {to.weight}% of traffic "
@@ -126,15 +102,11 @@ def _promoted_lines(result: CanaryPromoted) -> list[str]:
 
 
 def promoted_text(result: CanaryPromoted) -> str:
-    return "\n".join(_promoted_lines(result))
+    return "\n".join(promoted_lines(result))
 
 
-def promoted_blocks(result: CanaryPromoted) -> Blocks:
-    lines = _promoted_lines(result)
-    return _blocks(lines[:-1], context=lines[-1])
 
-
-def _completed_lines(result: CanaryCompleted) -> list[str]:
+def completed_lines(result: CanaryCompleted) -> list[str]:
     return [
         f":white_check_mark: Release complete: `{result.run.image}` is the stable version.",
         "The stable Deployment runs it, all traffic is back on stable and the canary is scaled to zero; "
@@ -147,15 +119,11 @@ def _completed_lines(result: CanaryCompleted) -> list[str]:
 
 
 def completed_text(result: CanaryCompleted) -> str:
-    return "\n".join(_completed_lines(result))
+    return "\n".join(completed_lines(result))
 
 
-def completed_blocks(result: CanaryCompleted) -> Blocks:
-    lines = _completed_lines(result)
-    return _blocks(lines[:-1], context=lines[-1])
 
-
-def _pending_lines(result: CanaryCompletionPending) -> list[str]:
+def pending_lines(result: CanaryCompletionPending) -> list[str]:
     return [
         f":hourglass_flowing_sand: Completing `{result.run.image}`: the stable Deployment has the image and is "
         f"rolling out ({result.stable_ready}/{result.stable_desired} updated and available).",
@@ -165,15 +133,11 @@ def _pending_lines(result: CanaryCompletionPending) -> list[str]:
 
 
 def pending_text(result: CanaryCompletionPending) -> str:
-    return "\n".join(_pending_lines(result))
-
-
-def pending_blocks(result: CanaryCompletionPending) -> Blocks:
-    return _blocks(_pending_lines(result))
+    return "\n".join(pending_lines(result))
 
 
 # -- failures -------------------------------------------------------------------------------------
-def _failed_lines(result: CanaryApplyFailed) -> list[str]:
+def failed_lines(result: CanaryApplyFailed) -> list[str]:
     lines = [f":x: `canary {result.action}` failed in the cluster: {result.failed} was not applied.",
              f"{result.error}"]
     if result.applied:
@@ -192,15 +156,11 @@ def _failed_lines(result: CanaryApplyFailed) -> list[str]:
 
 
 def failed_text(result: CanaryApplyFailed) -> str:
-    return "\n".join(_failed_lines(result))
-
-
-def failed_blocks(result: CanaryApplyFailed) -> Blocks:
-    return _blocks(_failed_lines(result))
+    return "\n".join(failed_lines(result))
 
 
 # -- abort ----------------------------------------------------------------------------------------
-def _aborted_lines(result: CanaryAborted) -> list[str]:
+def aborted_lines(result: CanaryAborted) -> list[str]:
     who = "Auto-rollback" if result.automatic else f"<@{result.by}>"
     if result.error:
         return [
@@ -222,11 +182,7 @@ def _aborted_lines(result: CanaryAborted) -> list[str]:
 
 
 def aborted_text(result: CanaryAborted) -> str:
-    return "\n".join(_aborted_lines(result))
-
-
-def aborted_blocks(result: CanaryAborted) -> Blocks:
-    return _blocks(_aborted_lines(result))
+    return "\n".join(aborted_lines(result))
 
 
 # -- status ---------------------------------------------------------------------------------------
@@ -257,7 +213,7 @@ def _check_lines(check: PromotionCheck) -> list[str]:
     return lines
 
 
-def _status_lines(result: CanaryStatus) -> list[str]:
+def status_lines(result: CanaryStatus) -> list[str]:
     if result.active and result.run is not None and result.stage is None:
         return [f":warning: A canary of `{result.run.image}` is active. {result.last_event or ''}".strip()]
     if not result.active or result.run is None or result.stage is None:
@@ -280,10 +236,11 @@ def _status_lines(result: CanaryStatus) -> list[str]:
 
 
 def status_text(result: CanaryStatus) -> str:
-    return "\n".join(_status_lines(result))
+    return "\n".join(status_lines(result))
 
 
-def status_blocks(result: CanaryStatus) -> Blocks:
-    lines = _status_lines(result)
-    context = f"canary `{result.run.id}` · last: {result.last_event}" if result.run and result.last_event else None
-    return _blocks(lines, context=context)
+def status_footer(result: CanaryStatus) -> str | None:
+    """The canary's id and its last event, for the small print under the status (when there is one)."""
+    if result.run is None or not result.last_event:
+        return None
+    return f"canary `{result.run.id}` · last: {result.last_event}"

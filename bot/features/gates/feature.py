@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.core.runtime import Registry, Subcommand
+from bot.features.gates.blocks import gates_blocks
 from bot.features.gates.handlers import show_gates
-from bot.features.gates.render import GateReport, GatesAnswer, answer_text, gates_blocks, report_text
+from bot.features.gates.render import GateReport, GatesAnswer, answer_text, report_text
 
 
 def register(registry: Registry) -> None:

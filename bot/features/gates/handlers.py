@@ -1,7 +1,7 @@
 """`/bizra gates`: the nine evidence gates on the configured artifacts, posted in the channel.
 
 Reads `gates:` from the config (artifacts dir, trusted keys, policy), evaluates with
-commands/gates.py and answers a `GatesAnswer` (rendered by bot/render/gates.py). Slow, so Slack
+commands/gates.py and answers a `GatesAnswer` (rendered by render.py and blocks.py beside it). Slow, so Slack
 gets the ack first and the verdict through `response_url`. A broken configuration (artifacts
 directory missing, a trusted key unreadable) is answered ephemerally with what to fix.
 """

@@ -1,15 +1,15 @@
-"""The gates verdict for people: Block Kit for Slack, a text table for the console and `bizra gates`.
+"""The gates verdict for people: the words for Slack, and a text table for the console and `bizra gates`.
 
 `GateReport` (from commands/gates.py) renders as the table alone (the CLI); `GatesAnswer` is the
 report plus who asked, which is what `/bizra gates` posts in the channel. All reply wording for
-this feature lives here.
+this feature lives here; the Block Kit renderer (`blocks.py`) builds on these lines. This module
+imports no slack_sdk: `bizra gates` renders through it and should not pay for that import.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
-from bot.core.blocks import Blocks
 from commands.gates import GateReport, GateResult, Outcome
 
 EMOJI = {Outcome.PASS: ":white_check_mark:", Outcome.FAIL: ":x:", Outcome.TBD: ":grey_question:"}
@@ -39,41 +39,42 @@ def policy_line(report: GateReport) -> str:
     return text
 
 
-def _short(digest: str | None) -> str:
+def verdict(report: GateReport) -> str:
+    return "ready to release" if report.all_passed else "NOT ready: every gate must PASS"
+
+
+def short_digest(digest: str | None) -> str:
     return digest[:DIGEST_CHARS] if digest else "missing"
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     # Slack mrkdwn treats &, < and > as control characters.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _gate_line(gate: GateResult) -> str:
+# -- Slack's lines (mrkdwn) -----------------------------------------------------------------------
+def summary_line(report: GateReport) -> str:
+    return f"*{tally(report)}* — {verdict(report)}"
+
+
+def gate_line(gate: GateResult) -> str:
     line = (
-        f"{EMOJI[gate.outcome]} *{gate.number}. {gate.name}* — {_escape(gate.measured)} "
-        f"(need {_escape(gate.threshold)}) · `{gate.evidence}`"
+        f"{EMOJI[gate.outcome]} *{gate.number}. {gate.name}* — {escape(gate.measured)} "
+        f"(need {escape(gate.threshold)}) · `{gate.evidence}`"
     )
     if gate.detail:
-        line += f"\n      _{_escape(gate.detail)}_"
+        line += f"\n      _{escape(gate.detail)}_"
     return line
 
 
-def gates_blocks(answer: GatesAnswer) -> Blocks:
+def answer_footer(answer: GatesAnswer) -> str:
     report = answer.report
-    verdict = "ready to release" if report.all_passed else "NOT ready: every gate must PASS"
-    digests = " · ".join(f"{name} `{_short(digest)}`" for name, digest in report.digests.items())
-    asker = f"<@{answer.user_id}>" if answer.user_id else _escape(answer.user_name)
-    return [
-        {"type": "header", "text": {"type": "plain_text", "text": headline(report)[:150], "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{tally(report)}* — {verdict}"}},
-        *({"type": "section", "text": {"type": "mrkdwn", "text": _gate_line(gate)[:3000]}} for gate in report.gates),
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"{digests} · {policy_line(report)} · asked by {asker}"[:3000]}],
-        },
-    ]
+    digests = " · ".join(f"{name} `{short_digest(digest)}`" for name, digest in report.digests.items())
+    asker = f"<@{answer.user_id}>" if answer.user_id else escape(answer.user_name)
+    return f"{digests} · {policy_line(report)} · asked by {asker}"
 
 
+# -- the console and the CLI (text) ---------------------------------------------------------------
 def _table(report: GateReport) -> list[str]:
     rows = [("#", "gate", "outcome", "measured", "threshold", "evidence")]
     rows += [(str(g.number), g.name, g.outcome.value, g.measured, g.threshold, g.evidence) for g in report.gates]
@@ -92,10 +93,10 @@ def report_text(report: GateReport) -> str:
     lines = [f"{headline(report)} ({tally(report)})", f"{policy_line(report)} · artifacts {report.artifacts_dir}", ""]
     lines += _table(report)
     lines.append("")
-    lines.append("sha256: " + " · ".join(f"{name} {_short(digest)}" for name, digest in report.digests.items()))
+    lines.append("sha256: " + " · ".join(f"{name} {short_digest(digest)}" for name, digest in report.digests.items()))
     if report.attestation_key_id:
         lines.append(f"attestation key: {report.attestation_key_id}")
-    lines.append("verdict: " + ("ready to release" if report.all_passed else "NOT ready: every gate must PASS"))
+    lines.append(f"verdict: {verdict(report)}")
     return "\n".join(lines)
 
 

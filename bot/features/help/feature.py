@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.core.runtime import Registry, Subcommand
+from bot.features.help.blocks import help_blocks
 from bot.features.help.handlers import show_help
-from bot.features.help.render import HelpListing, help_blocks, help_text
+from bot.features.help.render import HelpListing, help_text
 
 
 def register(registry: Registry) -> None:

@@ -1,10 +1,10 @@
-"""The help listing, for Slack and the console."""
+"""The help listing's words, for Slack and the console (its Block Kit renderer is in `blocks.py`)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
-from bot.core.blocks import Blocks
+TITLE = "bizra — release ChatOps for NODE0"
 
 
 class HelpEntry(BaseModel):
@@ -17,16 +17,13 @@ class HelpListing(BaseModel):
     entries: list[HelpEntry]
 
 
-def help_blocks(listing: HelpListing) -> Blocks:
-    lines = "\n".join(f"`{listing.command} {entry.usage}` — {entry.summary}" for entry in listing.entries)
-    return [
-        {"type": "header", "text": {"type": "plain_text", "text": "bizra — release ChatOps for NODE0"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": lines}},
-    ]
+def entry_line(listing: HelpListing, entry: HelpEntry) -> str:
+    """One subcommand in mrkdwn: the usage as code, then what it does."""
+    return f"`{listing.command} {entry.usage}` — {entry.summary}"
 
 
 def help_text(listing: HelpListing) -> str:
-    lines = ["bizra — release ChatOps for NODE0", ""]
+    lines = [TITLE, ""]
     for entry in listing.entries:
         # Usages can be long (canary has four forms), so the summary goes on its own line.
         lines.append(f"  {listing.command} {entry.usage}")

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from bot.core.runtime import Registry, Subcommand
+from bot.features.rollback.blocks import (
+    cancelled_blocks,
+    plan_blocks,
+    progress_blocks,
+    refused_blocks,
+    result_blocks,
+    started_blocks,
+)
 from bot.features.rollback.handlers import USAGE, rollback_button, rollback_command
 from bot.features.rollback.render import (
     RollbackCancelled,
@@ -11,17 +19,11 @@ from bot.features.rollback.render import (
     RollbackResult,
     RollbackStarted,
     RolloutProgress,
-    cancelled_blocks,
     cancelled_text,
-    plan_blocks,
     plan_text,
-    progress_blocks,
     progress_text,
-    refused_blocks,
     refused_text,
-    result_blocks,
     result_text,
-    started_blocks,
     started_text,
 )
 

@@ -1,7 +1,8 @@
-"""Rollback messages for Slack (Block Kit, with Confirm/Cancel buttons) and the console (text).
+"""Rollback messages for Slack (the words of the Block Kit in `blocks.py`) and the console (text).
 
 Every sentence a person reads about a rollback is here: the confirmation, refusals, the progress
-thread, the final summary (also written as the bundle's summary.md).
+thread, the final summary (also written as the bundle's summary.md). The Block Kit renderers, with
+the Confirm/Cancel buttons, are in `blocks.py`; this module imports no slack_sdk.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from bot.core.blocks import Blocks
 from commands.rollback import RollbackOutcome, RollbackPlan, RollbackRefused, RollbackResult, RolloutProgress
 
 CONFIRM_ACTION = "rollback.confirm"
 CANCEL_ACTION = "rollback.cancel"
 REQUEST_ACTION = "rollback.request"  # the SLO alert's "Roll back" button, value "alert:<id>"
+CONFIRM_LABEL = "Confirm rollback"
+CANCEL_LABEL = "Cancel"
 
 
 class RollbackStarted(BaseModel):
@@ -32,11 +34,8 @@ def _hm(when: datetime) -> str:
     return when.strftime("%H:%M UTC")
 
 
-def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:2990]}}
-
-
-def _change(plan: RollbackPlan) -> str:
+def change(plan: RollbackPlan) -> str:
+    """What the rollback changes, in mrkdwn."""
     return (
         f"*{plan.namespace}/{plan.deployment}*, container `{plan.container}`\n"
         f"`{plan.current_image}`\n→ `{plan.target_image}`\n"
@@ -57,24 +56,13 @@ def plan_text(plan: RollbackPlan) -> str:
     ])
 
 
-def plan_blocks(plan: RollbackPlan) -> Blocks:
-    return [
-        _section(f":rewind: *Roll back?* requested by <@{plan.requested_by}> — {plan.reason}"),
-        _section(_change(plan)),
-        {
-            "type": "actions",
-            "block_id": f"rollback-{plan.id}",
-            "elements": [
-                {"type": "button", "action_id": CONFIRM_ACTION, "value": plan.id, "style": "danger",
-                 "text": {"type": "plain_text", "text": "Confirm rollback"}},
-                {"type": "button", "action_id": CANCEL_ACTION, "value": plan.id,
-                 "text": {"type": "plain_text", "text": "Cancel"}},
-            ],
-        },
-        {"type": "context", "elements": [{"type": "mrkdwn", "text":
-                                          f"Only people with the `rollback` permission can confirm. Expires at "
-                                          f"{_hm(plan.expires_at)} · id `{plan.id}`"}]},
-    ]
+def plan_question(plan: RollbackPlan) -> str:
+    return f":rewind: *Roll back?* requested by <@{plan.requested_by}> — {plan.reason}"
+
+
+def plan_footer(plan: RollbackPlan) -> str:
+    return (f"Only people with the `rollback` permission can confirm. Expires at {_hm(plan.expires_at)} · "
+            f"id `{plan.id}`")
 
 
 # -- refusals, start, cancel --------------------------------------------------------------------
@@ -83,11 +71,12 @@ def refused_text(refused: RollbackRefused) -> str:
         f"\nWhat to do: {refused.what_to_do}" if refused.what_to_do else "")
 
 
-def refused_blocks(refused: RollbackRefused) -> Blocks:
-    blocks = [_section(f":no_entry: *Rollback refused; nothing was changed.* {refused.reason}")]
+def refused_lines(refused: RollbackRefused) -> list[str]:
+    """The refusal in mrkdwn: why, then what to do (when known)."""
+    lines = [f":no_entry: *Rollback refused; nothing was changed.* {refused.reason}"]
     if refused.what_to_do:
-        blocks.append(_section(f"*What to do:* {refused.what_to_do}"))
-    return blocks
+        lines.append(f"*What to do:* {refused.what_to_do}")
+    return lines
 
 
 def started_text(started: RollbackStarted) -> str:
@@ -96,10 +85,10 @@ def started_text(started: RollbackStarted) -> str:
             f"container {plan.container} to {plan.target_image} (was {plan.current_image}). Following the rollout…")
 
 
-def started_blocks(started: RollbackStarted) -> Blocks:
+def started_line(started: RollbackStarted) -> str:
     plan = started.plan
-    return [_section(f":rewind: Rollback confirmed by <@{started.confirmed_by}>: setting `{plan.container}` to "
-                     f"`{plan.target_image}` (was `{plan.current_image}`). Following the rollout…")]
+    return (f":rewind: Rollback confirmed by <@{started.confirmed_by}>: setting `{plan.container}` to "
+            f"`{plan.target_image}` (was `{plan.current_image}`). Following the rollout…")
 
 
 def cancelled_text(cancelled: RollbackCancelled) -> str:
@@ -108,10 +97,10 @@ def cancelled_text(cancelled: RollbackCancelled) -> str:
         "nothing was changed."
 
 
-def cancelled_blocks(cancelled: RollbackCancelled) -> Blocks:
+def cancelled_line(cancelled: RollbackCancelled) -> str:
     plan = cancelled.plan
-    return [_section(f":heavy_multiplication_x: Rollback of *{plan.namespace}/{plan.deployment}* to "
-                     f"`{plan.target_image}` cancelled by <@{cancelled.cancelled_by}>; nothing was changed.")]
+    return (f":heavy_multiplication_x: Rollback of *{plan.namespace}/{plan.deployment}* to "
+            f"`{plan.target_image}` cancelled by <@{cancelled.cancelled_by}>; nothing was changed.")
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -122,10 +111,6 @@ def progress_text(point: RolloutProgress) -> str:
             f"{point.generation}"
     return (f"+{point.elapsed_seconds:.0f}s rollout: {point.updated}/{point.desired} updated, "
             f"{point.available}/{point.desired} available, {point.ready}/{point.desired} ready")
-
-
-def progress_blocks(point: RolloutProgress) -> Blocks:
-    return [_section(progress_text(point))]
 
 
 # -- the result (thread summary and summary.md) ---------------------------------------------------
@@ -178,7 +163,11 @@ def result_text(result: RollbackResult) -> str:
     return "\n".join(summary_lines(result))
 
 
-def result_blocks(result: RollbackResult) -> Blocks:
-    lines = summary_lines(result)
-    head = f"{_ICON[result.outcome]} *{lines[0].removeprefix('# ')}*"
-    return [_section(head), _section("\n".join(lines[2:]))]
+def result_head(result: RollbackResult) -> str:
+    """The outcome in one mrkdwn line, with its icon (the summary's heading)."""
+    return f"{_ICON[result.outcome]} *{_HEADLINE[result.outcome]}*"
+
+
+def result_details(result: RollbackResult) -> str:
+    """The summary's bullet list (everything under the heading)."""
+    return "\n".join(summary_lines(result)[2:])

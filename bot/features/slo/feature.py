@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from bot.core.runtime import Registry, Subcommand
+from bot.features.slo.blocks import alert_blocks, note_blocks, status_blocks
 from bot.features.slo.handlers import alert_button, slo_command
-from bot.features.slo.render import (
-    AlertMessage,
-    AlertNote,
-    SloStatus,
-    alert_blocks,
-    alert_text,
-    note_blocks,
-    note_text,
-    status_blocks,
-    status_text,
-)
+from bot.features.slo.render import AlertMessage, AlertNote, SloStatus, alert_text, note_text, status_text
 
 
 def register(registry: Registry) -> None:

@@ -1,9 +1,9 @@
-"""SLO status, alert messages and their thread notes, as Block Kit and as text.
+"""SLO status, alert messages and their thread notes: their words, and their text renderers.
 
 All SLO wording lives here: the status list (✅ ok, 🔥 breaching, ❔ unknown, each value against
 its objective with units), the page (on-call mention, what breached since when, what to do, and
 the Acknowledge / Roll back / Open dashboard buttons), and the replies in its thread (re-page,
-acknowledged, resolved).
+acknowledged, resolved). The Block Kit renderers are in `blocks.py`; this module imports no slack_sdk.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from bot.core.blocks import Blocks
 from commands.breach import Alert, AlertKind
 from commands.slo import Comparator, SloResult, SloState, SloStatus, Unit
 
 ACK_ACTION = "alert.ack"
 ROLLBACK_ACTION = "rollback.request"  # handled by the rollback feature (confirmation first)
 DASHBOARD_ACTION = "alert.dashboard"  # a URL button; Slack still sends the click, which is ignored
+ACK_LABEL = "Acknowledge"
+ROLLBACK_LABEL = "Roll back"
+DASHBOARD_LABEL = "Open dashboard"
 
 ICON = {SloState.OK: "✅", SloState.BREACHING: "🔥", SloState.UNKNOWN: "❔"}
 WORD = {SloState.OK: "ok", SloState.BREACHING: "breaching", SloState.UNKNOWN: "unknown"}
@@ -53,11 +55,11 @@ def result_line(result: SloResult) -> str:
     return line
 
 
-def _status_head(status: SloStatus) -> str:
+def status_head(status: SloStatus) -> str:
     return f"{ICON[status.state]} *NODE0 SLOs* at {_at(status.at)}: {WORD[status.state]}"
 
 
-def _chart_note(status: SloStatus) -> str:
+def chart_note(status: SloStatus) -> str:
     if not status.chart:
         return ""
     return f"Chart written to {status.chart}" if ("/" in status.chart or "\\" in status.chart) else \
@@ -65,20 +67,9 @@ def _chart_note(status: SloStatus) -> str:
 
 
 def status_text(status: SloStatus) -> str:
-    lines = [_status_head(status).replace("*", ""), *(result_line(r) for r in status.results)]
-    note = _chart_note(status)
+    lines = [status_head(status).replace("*", ""), *(result_line(r) for r in status.results)]
+    note = chart_note(status)
     return "\n".join([*lines, note] if note else lines)
-
-
-def status_blocks(status: SloStatus) -> Blocks:
-    blocks: Blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": _status_head(status)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(result_line(r) for r in status.results)}},
-    ]
-    note = _chart_note(status)
-    if note:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-    return blocks
 
 
 class AlertView(StrEnum):
@@ -132,7 +123,7 @@ def alert_summary(alert: Alert) -> str:
             f"{_objective(alert)}, since {_at(alert.since)}")
 
 
-def _alert_lines(message: AlertMessage) -> list[str]:
+def alert_lines(message: AlertMessage) -> list[str]:
     alert = message.alert
     if message.view is AlertView.RESOLVED:
         head = f"✅ Resolved: {_what(alert)}"
@@ -160,30 +151,13 @@ def _alert_lines(message: AlertMessage) -> list[str]:
 
 
 def alert_text(message: AlertMessage) -> str:
-    lines = _alert_lines(message)
+    lines = alert_lines(message)
     if message.view is not AlertView.RESOLVED:
         lines.append(f"Acknowledge: /bizra slo ack {message.alert.id} · Dashboard: {message.dashboard_url}")
     return "\n".join(lines)
 
 
-def alert_blocks(message: AlertMessage) -> Blocks:
-    alert = message.alert
-    lines = _alert_lines(message)
-    blocks: Blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
-    buttons: list[dict[str, object]] = []
-    if message.view is AlertView.OPEN:
-        buttons.append({"type": "button", "action_id": ACK_ACTION, "value": alert.id, "style": "primary",
-                        "text": {"type": "plain_text", "text": "Acknowledge"}})
-    if message.view is not AlertView.RESOLVED:
-        buttons.append({"type": "button", "action_id": ROLLBACK_ACTION, "value": f"alert:{alert.id}",
-                        "style": "danger", "text": {"type": "plain_text", "text": "Roll back"}})
-    buttons.append({"type": "button", "action_id": DASHBOARD_ACTION, "url": message.dashboard_url,
-                    "text": {"type": "plain_text", "text": "Open dashboard"}})
-    blocks.append({"type": "actions", "block_id": f"alert-{alert.id}", "elements": buttons})
-    return blocks
-
-
-def _note(note: AlertNote) -> str:
+def note_line(note: AlertNote) -> str:
     alert = note.alert
     if note.kind is NoteKind.REPAGE:
         return (f"🔁 Still unacknowledged: {alert_summary(alert)} (page {alert.pages_due}). {note.mentions} "
@@ -197,8 +171,5 @@ def _note(note: AlertNote) -> str:
 
 
 def note_text(note: AlertNote) -> str:
-    return _note(note)
+    return note_line(note)
 
-
-def note_blocks(note: AlertNote) -> Blocks:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": _note(note)}}]

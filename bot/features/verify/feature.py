@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.core.runtime import Registry, Subcommand
+from bot.features.verify.blocks import verify_blocks
 from bot.features.verify.handlers import verify
-from bot.features.verify.render import VerifyReport, verify_blocks, verify_text
+from bot.features.verify.render import VerifyReport, verify_text
 
 
 def register(registry: Registry) -> None:

@@ -1,16 +1,15 @@
-"""The `/bizra verify` checklist for people: Block Kit for Slack, plain text for the console.
+"""The `/bizra verify` checklist's words: plain text for the console, the lines the Block Kit renderer uses.
 
 One line per check with ✅ / ❌ / ❔, what was seen, and for every ❌ what to do. All reply wording
-of this feature lives here (the checks' own sentences come from commands/verify.py).
+of this feature lives here (the checks' own sentences come from commands/verify.py); the Block Kit
+renderer is in `blocks.py`.
 """
 
 from __future__ import annotations
 
-from bot.core.blocks import Blocks
 from commands.verify import Check, CheckStatus, VerifyReport
 
 EMOJI = {CheckStatus.PASS: "✅", CheckStatus.FAIL: "❌", CheckStatus.UNKNOWN: "❔"}
-_SECTION_LIMIT = 2900  # Slack caps a section's text at 3000 characters
 
 
 def headline(report: VerifyReport) -> str:
@@ -23,7 +22,8 @@ def headline(report: VerifyReport) -> str:
     return f"Cluster verify: NOT ready — {passed}/{total} pass, " + ", ".join(parts)
 
 
-def _line(check: Check, *, bold: bool) -> str:
+def check_line(check: Check, *, bold: bool) -> str:
+    """One check; `bold` puts its title in mrkdwn bold (Slack)."""
     title = f"*{check.title}*" if bold else check.title
     line = f"{EMOJI[check.status]} {title} — {check.detail}"
     if check.status is CheckStatus.UNKNOWN:
@@ -33,21 +33,19 @@ def _line(check: Check, *, bold: bool) -> str:
     return line
 
 
+def _when(report: VerifyReport) -> str:
+    return report.checked_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def footer(report: VerifyReport) -> str:
-    when = report.checked_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"namespace {report.namespace} · checked {when} · asked by {report.requested_by}"
+    return f"namespace {report.namespace} · checked {_when(report)} · asked by {report.requested_by}"
+
+
+def slack_footer(report: VerifyReport) -> str:
+    """The footer in mrkdwn: the namespace as code, a Slack user id as a mention."""
+    who = f"<@{report.requested_by}>" if report.requested_by.startswith(("U", "W")) else report.requested_by
+    return f"namespace `{report.namespace}` · checked {_when(report)} · asked by {who}"
 
 
 def verify_text(report: VerifyReport) -> str:
-    return "\n".join([headline(report), *(_line(c, bold=False) for c in report.checks), footer(report)])
-
-
-def verify_blocks(report: VerifyReport) -> Blocks:
-    blocks: Blocks = [{"type": "header", "text": {"type": "plain_text", "text": headline(report)[:150]}}]
-    for check in report.checks:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _line(check, bold=True)[:_SECTION_LIMIT]}})
-    who = f"<@{report.requested_by}>" if report.requested_by.startswith(("U", "W")) else report.requested_by
-    when = report.checked_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"namespace `{report.namespace}` · checked {when} · asked by {who}"}]})
-    return blocks
+    return "\n".join([headline(report), *(check_line(c, bold=False) for c in report.checks), footer(report)])

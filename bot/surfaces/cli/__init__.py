@@ -2,6 +2,10 @@
 
 Each subcommand lives in its own module with `register(subparsers)`; exit codes follow one rule:
 0 success, 1 a failed check (a gate, a verification), 2 a usage or configuration error.
+
+Start-up is kept short: this package and the verb modules import only argparse and the standard
+library; each verb imports what it needs (the config, the composition root, the Bolt app) inside
+its `run`, so `bizra --help` loads none of it and `bizra gates` loads only the config and the gates engine.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.core.config import ConfigError
 from bot.surfaces.cli import attest, console, gates, serve, verify
+from bot.surfaces.cli.common import add_global_options
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -23,9 +27,7 @@ MODULES = (console, serve, gates, attest, verify)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bizra", description="Release ChatOps for BIZRA NODE0.")
-    parser.add_argument("--config", help="bizra.yaml to use (default: $BIZRA_CONFIG, else built-in defaults)")
-    parser.add_argument("--log-level", default=None,
-                        help="DEBUG, INFO, WARNING or ERROR (default INFO; ERROR for the console)")
+    add_global_options(parser)  # each verb takes them too (after the verb wins)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module in MODULES:
@@ -38,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = args.log_level or ("ERROR" if args.command == "console" else "INFO")
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` and usage errors skip it
+
     try:
         return int(args.run(args))
     except ConfigError as exc:

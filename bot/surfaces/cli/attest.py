@@ -7,6 +7,9 @@
 
 Exit codes: 0 done/valid, 1 a failed check (invalid attestation, evidence that cannot be signed),
 2 a usage or configuration error (missing key file, no such directory).
+
+`keygen` needs no config; `sign` and `verify` read only the `gates:` section (no secrets, no
+composition root). cryptography and the artifact models are imported in each `run_*`.
 """
 
 from __future__ import annotations
@@ -16,50 +19,39 @@ import os
 import sys
 from pathlib import Path
 
-from bot.core.config import ConfigError
-from bot.surfaces.cli.common import runtime_from
-from commands.artifacts import ArtifactError, ArtifactName, Attestation, read_artifact
-from commands.attestation import (
-    KeyFileError,
-    attest_directory,
-    disk_digests,
-    key_id_of,
-    load_private_key,
-    load_trusted_keys,
-    new_keypair,
-    parse_public_key,
-    verify_attestation,
-    write_attestation,
-)
+from bot.surfaces.cli.common import add_verb, config_from
+from commands.ports import SystemClock
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("attest", help="sign or verify the evidence attestation (Ed25519)")
+    parser = add_verb(subparsers, "attest", help="sign or verify the evidence attestation (Ed25519)")
     actions = parser.add_subparsers(dest="attest_command", metavar="ACTION")
     actions.required = True
 
-    sign = actions.add_parser("sign", help="write attestation.json over the four artifacts' SHA-256")
+    sign = add_verb(actions, "sign", help="write attestation.json over the four artifacts' SHA-256")
     sign.add_argument("--key", required=True, type=Path, metavar="FILE", help="Ed25519 private key (PKCS#8 PEM)")
     sign.add_argument(
         "--artifacts", type=Path, metavar="DIR", help="artifacts directory (default: gates.artifacts_dir)",
     )
     sign.set_defaults(run=run_sign)
 
-    verify = actions.add_parser("verify", help="verify attestation.json with the trusted keys")
+    verify = add_verb(actions, "verify", help="verify attestation.json with the trusted keys")
     verify.add_argument(
         "--artifacts", type=Path, metavar="DIR", help="artifacts directory (default: gates.artifacts_dir)",
     )
     verify.set_defaults(run=run_verify)
 
-    keygen = actions.add_parser("keygen", help="create an Ed25519 key pair (PEM)")
+    keygen = add_verb(actions, "keygen", help="create an Ed25519 key pair (PEM)")
     keygen.add_argument("--private", required=True, type=Path, metavar="FILE", help="where to write the private key")
     keygen.add_argument("--public", required=True, type=Path, metavar="FILE", help="where to write the public key")
     keygen.set_defaults(run=run_keygen)
 
 
 def _artifacts_dir(args: argparse.Namespace, configured: Path) -> Path:
+    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+
     chosen = Path(args.artifacts or configured)
     if not chosen.is_dir():
         raise ConfigError(
@@ -69,14 +61,25 @@ def _artifacts_dir(args: argparse.Namespace, configured: Path) -> Path:
 
 
 def run_sign(args: argparse.Namespace) -> int:
-    runtime = runtime_from(args, surface="cli")
-    artifacts_dir = _artifacts_dir(args, runtime.config.gates.artifacts_dir)
+    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from commands.artifacts import ArtifactError, ArtifactName  # lazy: the artifact models, as above
+    from commands.attestation import (  # lazy: cryptography, as above
+        KeyFileError,
+        attest_directory,
+        key_id_of,
+        load_private_key,
+        load_trusted_keys,
+        write_attestation,
+    )
+
+    config = config_from(args)
+    artifacts_dir = _artifacts_dir(args, config.gates.artifacts_dir)
     try:
         private_key = load_private_key(args.key)
     except KeyFileError as exc:
         raise ConfigError(str(exc)) from exc
     try:
-        attestation = attest_directory(artifacts_dir, private_key, issued_at=runtime.clock.now())
+        attestation = attest_directory(artifacts_dir, private_key, issued_at=SystemClock().now())
     except ArtifactError as exc:
         print(f"bizra attest sign: not signed: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -87,7 +90,7 @@ def run_sign(args: argparse.Namespace) -> int:
     for subject in attestation.statement.subjects:
         print(f"  {subject.name:<18} sha256 {subject.sha256}")
     try:
-        trusted = {key.key_id for key in load_trusted_keys(runtime.config.gates.trusted_keys)}
+        trusted = {key.key_id for key in load_trusted_keys(config.gates.trusted_keys)}
     except KeyFileError:
         trusted = set()
     if key_id not in trusted:
@@ -97,10 +100,19 @@ def run_sign(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    runtime = runtime_from(args, surface="cli")
-    artifacts_dir = _artifacts_dir(args, runtime.config.gates.artifacts_dir)
+    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from commands.artifacts import ArtifactError, ArtifactName, Attestation, read_artifact  # lazy: as above
+    from commands.attestation import (  # lazy: cryptography, as above
+        KeyFileError,
+        disk_digests,
+        load_trusted_keys,
+        verify_attestation,
+    )
+
+    config = config_from(args)
+    artifacts_dir = _artifacts_dir(args, config.gates.artifacts_dir)
     try:
-        trusted = load_trusted_keys(runtime.config.gates.trusted_keys)
+        trusted = load_trusted_keys(config.gates.trusted_keys)
     except KeyFileError as exc:
         raise ConfigError(str(exc)) from exc
     try:
@@ -117,6 +129,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
+    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from commands.attestation import new_keypair, parse_public_key  # lazy: cryptography, as above
+
     for path in (args.private, args.public):
         if path.exists():
             raise ConfigError(f"{path} already exists; refusing to overwrite a key")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from bot.surfaces.cli.common import runtime_from
-from bot.surfaces.console import run_console
+from bot.surfaces.cli.common import add_verb, runtime_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("console", help="type /bizra commands in the terminal; no Slack needed")
+    parser = add_verb(subparsers, "console", help="type /bizra commands in the terminal; no Slack needed")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.surfaces.console import run_console  # lazy: the runtime and its handlers; `--help` skips them
+
     return run_console(runtime_from(args, surface="console"))

@@ -1,4 +1,7 @@
-"""`bizra serve`: the Slack app, in HTTP mode or (with SLACK_APP_TOKEN) Socket Mode."""
+"""`bizra serve`: the Slack app, in HTTP mode or (with SLACK_APP_TOKEN) Socket Mode.
+
+The Bolt app, the HTTP server and the scheduler are imported in `run`: only `serve` pays for them.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,13 @@ import argparse
 import logging
 import signal
 
-from bot.core.config import ConfigError
-from bot.surfaces.cli.common import runtime_from
-from bot.surfaces.http import HttpServer
-from bot.surfaces.slack_app import build_app
+from bot.surfaces.cli.common import add_verb, runtime_from
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="run the Slack app (HTTP on $PORT, or Socket Mode)")
+    parser = add_verb(subparsers, "serve", help="run the Slack app (HTTP on $PORT, or Socket Mode)")
     parser.set_defaults(run=run)
 
 
@@ -28,11 +28,15 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from bot.surfaces.http import HttpServer  # lazy: slack_bolt and prometheus_client; only `serve` pays them
+    from bot.surfaces.scheduler import start_scheduler  # lazy: apscheduler and the SLO watch; only `serve` pays them
+    from bot.surfaces.slack_app import build_app  # lazy: slack_bolt, as above
+
     runtime = runtime_from(args, surface="slack")
     if runtime.secrets.slack_signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set in the environment; Slack requests cannot be verified.")
     app = build_app(runtime)
-    from bot.surfaces.scheduler import start_scheduler
 
     # Python dies on SIGTERM without unwinding; turning it into an exception lets the server stop
     # taking requests and lets work already acknowledged (a rollback following its rollout) finish:
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     socket_mode = None
     try:
         if runtime.secrets.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from slack_bolt.adapter.socket_mode import SocketModeHandler  # lazy: only Socket Mode needs it
 
             # /healthz and /metrics stay on HTTP; Slack traffic comes over the socket.
             server.start_background()

@@ -9,24 +9,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.core.terminal import terminal_text
-from bot.features.verify.handlers import targets_from
-from bot.features.verify.ports import verify_ports
-from bot.surfaces.cli.common import runtime_from
-from commands.verify import evaluate
+from bot.surfaces.cli.common import add_verb, runtime_from
 
 EXIT_OK, EXIT_NOT_READY = 0, 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "verify", help="check cluster readiness and the release (exit 0 all ✅, 1 any ❌ or ❔, 2 config)"
+    parser = add_verb(
+        subparsers, "verify", help="check cluster readiness and the release (exit 0 all ✅, 1 any ❌ or ❔, 2 config)"
     )
     parser.add_argument("--json", action="store_true", help="print the checklist as JSON instead of text")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.core.terminal import terminal_text  # lazy: the checklist's modules; `--help` skips them
+    from bot.features.verify.handlers import targets_from  # lazy: as above
+    from bot.features.verify.ports import verify_ports  # lazy: as above
+    from commands.verify import evaluate  # lazy: as above
+
     runtime = runtime_from(args, surface="cli")
     report = evaluate(verify_ports(runtime), targets_from(runtime), now=runtime.clock.now(),
                       requested_by="bizra verify")
