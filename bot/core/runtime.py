@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from bot.core.config import BizraConfig, Secrets
@@ -81,6 +82,21 @@ class Pager(Protocol):
 Handler = Callable[[Invocation, "Runtime"], Reply]
 ActionHandler = Callable[[ActionInvocation, "Runtime"], "Reply | None"]
 BreachListener = Callable[["Runtime", BreachEvent], None]
+JobBody = Callable[["Runtime", datetime], object]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Background work the scheduler runs every `interval(config)` seconds, with the clock's time.
+
+    `enabled(config)` decides whether `bizra serve` runs it at all. Bodies must be safe to run again
+    (a retried tick, a second replica): every "exactly once" is a claim in the store.
+    """
+
+    name: str
+    body: JobBody
+    interval: Callable[[BizraConfig], float]
+    enabled: Callable[[BizraConfig], bool] = lambda config: True
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,7 @@ class Registry:
         self.actions: dict[str, ActionHandler] = {}
         self.renderers = Renderers()
         self.breach_listeners: list[BreachListener] = []
+        self.jobs: list[Job] = []
 
     def add_subcommand(self, command: Subcommand) -> None:
         if command.name in self.subcommands:
@@ -120,6 +137,11 @@ class Registry:
     def add_breach_listener(self, listener: BreachListener) -> None:
         """`listener(runtime, event)` runs once when a sustained breach starts (canary auto-rollback)."""
         self.breach_listeners.append(listener)
+
+    def add_job(self, job: Job) -> None:
+        if any(existing.name == job.name for existing in self.jobs):
+            raise RuntimeError(f"job {job.name!r} registered twice")
+        self.jobs.append(job)
 
     def lookup(self, name: str) -> Subcommand:
         found = self.subcommands.get(name)

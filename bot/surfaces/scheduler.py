@@ -1,9 +1,9 @@
-"""The SLO watch's schedule: APScheduler 3 runs `bot.features.slo.watch.run_once` every `slo.interval`.
+"""Background jobs: APScheduler 3 runs every job the features registered (the SLO watch, …).
 
-The job only reads the runtime's clock and calls the job body with that time, so every decision
-is tested by calling `run_once` directly with explicit times; this module is the thin timer.
-One tick at a time (`max_instances=1`, missed ticks coalesced): a slow Prometheus never stacks
-evaluations, and persisted state makes a skipped tick harmless.
+Each job only reads the runtime's clock and calls its body with that time, so every decision is
+tested by calling the body directly with explicit times; this module is the thin timer. One run
+of a job at a time (`max_instances=1`, missed runs coalesced): a slow Prometheus never stacks
+evaluations, and persisted state makes a skipped run harmless.
 """
 
 from __future__ import annotations
@@ -13,31 +13,34 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.core.runtime import Runtime
-from bot.features.slo.watch import run_once
+from bot.core.runtime import Job, Runtime
 
 log = logging.getLogger(__name__)
 
 
-def tick(runtime: Runtime) -> None:
+def tick(runtime: Runtime, job: Job) -> None:
     try:
-        run_once(runtime, at=runtime.clock.now())
-    except Exception:  # one failed tick must not stop the schedule
-        log.exception("SLO watch tick failed")
+        job.body(runtime, runtime.clock.now())
+    except Exception:  # one failed run must not stop the schedule
+        log.exception("background job %s failed", job.name)
 
 
 def start_scheduler(runtime: Runtime) -> BackgroundScheduler | None:
-    """Start the SLO watch in the background (None when `slo.enabled` is off)."""
-    settings = runtime.config.slo
-    if not settings.enabled:
-        log.info("SLO watch disabled (slo.enabled: false)")
+    """Start the enabled jobs in the background (None when there is none to run)."""
+    config = runtime.config
+    jobs = [job for job in runtime.registry.jobs if job.enabled(config)]
+    for job in runtime.registry.jobs:
+        if job not in jobs:
+            log.info("background job %s is disabled by the config", job.name)
+    if not jobs:
         return None
-    if not runtime.config.slack.release_channel and runtime.surface != "console":
+    if not config.slack.release_channel and runtime.surface != "console":
         log.error("slack.release_channel is empty: SLO status and pages have nowhere to go until it is set")
     scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(tick, "interval", args=[runtime], seconds=settings.interval.total_seconds(),
-                      next_run_time=datetime.now(UTC), id="slo-watch", max_instances=1, coalesce=True,
-                      misfire_grace_time=int(settings.interval.total_seconds()))
+    for job in jobs:
+        seconds = job.interval(config)
+        scheduler.add_job(tick, "interval", args=[runtime, job], seconds=seconds, next_run_time=datetime.now(UTC),
+                          id=job.name, max_instances=1, coalesce=True, misfire_grace_time=max(1, int(seconds)))
+        log.info("background job %s every %g s", job.name, seconds)
     scheduler.start()
-    log.info("SLO watch every %s against %s", settings.interval, settings.prometheus.url)
     return scheduler

@@ -41,7 +41,7 @@ def make_config(api: KubeApiServer, tmp_path: Path, *, gates: dict[str, Any] | N
     weights = [10, 50, 100]
     raw: dict[str, Any] = {
         "store": {"path": str(tmp_path / "state.sqlite")},
-        "slack": {"release_channel": RELEASE_CHANNEL},
+        "slack": {"release_channel": RELEASE_CHANNEL, "messages_per_second": 50},  # tests need no Slack pacing
         "release": {"kube": {"mode": "kubeconfig", "kubeconfig": str(kubeconfig), "timeout_seconds": 3}},
         "canary": {
             "stages": [{"name": n, "manifest": str(CANARY_DIR / f"{n}.yaml"), "weight": w, "bake_minutes": b}

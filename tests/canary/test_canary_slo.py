@@ -1,13 +1,14 @@
 """The canary against the SLO watch: a real Prometheus scraping the synthetic NODE0 exporter.
 
 The SLO watch's job body (`bot.slo_watch.run_once`) is called with the test clock's time, as the
-scheduler would; the canary reads the evaluations it recorded. One Prometheus serves the module.
+scheduler would; the canary reads the evaluations it recorded. The run's one Prometheus serves every
+test; each test's NODE0 is its own scrape job, which its SLO catalog selects.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,33 +35,38 @@ from tests.canary.conftest import (
     text_of,
 )
 from tests.support.kube_api import KubeApiServer
-from tests.support.node0_exporter import Node0Exporter, node0_exporter
-from tests.support.prometheus import PrometheusServer, free_port, prometheus_server
+from tests.support.node0_exporter import Node0Exporter
+from tests.support.prometheus import PrometheusServer, free_port
+from tests.support.shared_prometheus import Slot
 from tests.support.slack import SlackRecorder
 
 ON_CALL = "U_ONCALL"
 P99 = "histogram_quantile(0.99, sum by (le) (rate(node0_cb_request_duration_seconds_bucket[{w}])))"
 
 
-@pytest.fixture(scope="module")
-def metrics() -> Iterator[tuple[PrometheusServer, Node0Exporter]]:
-    with node0_exporter() as node0, prometheus_server([node0.target]) as prom:
-        # rate() needs two scrapes in its window: wait until every SLO can be computed.
-        prom.wait_for_value(P99.format(w="15m"), what="a first p99")
-        prom.wait_for_value("sum(rate(node0_planner_outputs_total[15m]))", lambda v: v > 0, what="planner rate")
-        yield prom, node0
+@pytest.fixture
+def metrics(node0_slot: Slot) -> tuple[PrometheusServer, Slot]:
+    """The run's Prometheus and this test's own NODE0 on it (its own scrape job; queries select it)."""
+    # rate() needs two scrapes in its window: wait until every SLO can be computed.
+    node0_slot.prom.wait_for_value(node0_slot.scoped(P99.format(w="15m")), what="a first p99")
+    node0_slot.prom.wait_for_value(node0_slot.scoped("sum(rate(node0_planner_outputs_total[15m]))"),
+                                   lambda v: v > 0, what="planner rate")
+    return node0_slot.prom, node0_slot
 
 
 @pytest.fixture
-def node0(metrics: tuple[PrometheusServer, Node0Exporter]) -> Iterator[Node0Exporter]:
-    exporter = metrics[1]
-    yield exporter
-    exporter.reset()
+def node0(metrics: tuple[PrometheusServer, Slot]) -> Node0Exporter:
+    return metrics[1].exporter
 
 
-def slo_config(url: str, *, window: str, sustain: str) -> dict[str, Any]:
-    return {"prometheus": {"url": url, "timeout_seconds": 3}, "window": window, "interval": "5s",
-            "sustain": sustain, "repage": "1h", "post_status": False, "on_call": {"users": [ON_CALL]}}
+def slo_config(url: str, *, window: str, sustain: str, slot: Slot | None = None,
+               interval: str = "5s") -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "prometheus": {"url": url, "timeout_seconds": 3}, "window": window, "interval": interval,
+        "sustain": sustain, "repage": "1h", "post_status": False, "on_call": {"users": [ON_CALL]}}
+    if slot is not None:
+        config["catalog"] = [slo.model_dump(mode="json") for slo in slot.catalog()]
+    return config
 
 
 def tick_for(driver: Driver, clock: FixedClock, *, seconds: int, every: int = 5) -> None:
@@ -84,13 +90,13 @@ def tick_until(driver: Driver, clock: FixedClock, condition: Callable[[], Any], 
 
 
 def test_release_goes_through_every_stage_and_completes(
-        metrics: tuple[PrometheusServer, Node0Exporter], api: KubeApiServer, tmp_path: Path,
+        metrics: tuple[PrometheusServer, Slot], api: KubeApiServer, tmp_path: Path,
         driver_factory: MakeDriver) -> None:
-    prom, _ = metrics
+    prom, slot = metrics
     seed(api)
     clock = now_clock()
     # A 15-minute rate window: evaluations up to a few test-clock minutes ahead still see the real samples.
-    config = make_config(api, tmp_path, slo=slo_config(prom.url, window="15m", sustain="10s"))
+    config = make_config(api, tmp_path, slo=slo_config(prom.url, window="15m", sustain="10s", slot=slot))
     driver = driver_factory(config, clock)
 
     assert "stage 1/3" in text_of(driver.run(f"canary start {CANDIDATE}"))
@@ -144,19 +150,20 @@ def test_release_goes_through_every_stage_and_completes(
 
 
 def test_promote_refused_while_an_slo_breaches(
-        metrics: tuple[PrometheusServer, Node0Exporter], node0: Node0Exporter, api: KubeApiServer, tmp_path: Path,
+        metrics: tuple[PrometheusServer, Slot], node0: Node0Exporter, api: KubeApiServer, tmp_path: Path,
         driver_factory: MakeDriver) -> None:
-    prom, _ = metrics
+    prom, slot = metrics
     seed(api)
     clock = now_clock()
     # Sustain long: a breaching evaluation without a page (nor an auto-rollback) in this test.
-    config = make_config(api, tmp_path, slo=slo_config(prom.url, window="3s", sustain="10m"), bake=[0.01, 1, 1])
+    config = make_config(api, tmp_path, slo=slo_config(prom.url, window="3s", sustain="10m", slot=slot),
+                         bake=[0.01, 1, 1])
     driver = driver_factory(config, clock)
     driver.run(f"canary start {CANDIDATE}")
     api.roll_out(NS, "node0-canary")
 
     node0.set(latency_seconds=0.003)
-    prom.wait_for_value(P99.format(w="3s"), lambda v: v > 0.0015, what="p99 over 1.5 ms")
+    prom.wait_for_value(slot.scoped(P99.format(w="3s")), lambda v: v > 0.0015, what="p99 over 1.5 ms")
     tick_until(driver, clock, lambda: True, what="one breaching evaluation")
 
     refused = driver.run("canary promote")
@@ -188,19 +195,21 @@ def test_promote_refused_while_slos_are_unknown(api: KubeApiServer, tmp_path: Pa
 
 
 def test_sustained_breach_in_stage_one_rolls_the_canary_back_and_pages(
-        metrics: tuple[PrometheusServer, Node0Exporter], node0: Node0Exporter, api: KubeApiServer, tmp_path: Path,
+        metrics: tuple[PrometheusServer, Slot], node0: Node0Exporter, api: KubeApiServer, tmp_path: Path,
         driver_factory: MakeDriver, slack_recorder: SlackRecorder) -> None:
-    prom, _ = metrics
+    prom, slot = metrics
     seed(api)
     clock = now_clock()
-    config = make_config(api, tmp_path, slo=slo_config(prom.url, window="3s", sustain="2s"))
+    # Evaluated every second (one evaluation per interval counts), so the 2 s sustain is reached in ~2 s.
+    config = make_config(api, tmp_path, slo=slo_config(prom.url, window="3s", sustain="2s", slot=slot,
+                                                       interval="1s"))
     driver = driver_factory(config, clock)
     driver.run(f"canary start {CANDIDATE}")
     api.roll_out(NS, "node0-canary")
     assert driver.route_weights()["node0-canary"] == 10
 
     node0.set(latency_seconds=0.003)
-    prom.wait_for_value(P99.format(w="3s"), lambda v: v > 0.0015, what="p99 over 1.5 ms")
+    prom.wait_for_value(slot.scoped(P99.format(w="3s")), lambda v: v > 0.0015, what="p99 over 1.5 ms")
     tick_until(driver, clock, lambda: load(driver.bot.runtime) is None, what="the auto-rollback")
 
     assert driver.route_weights() == {"node0": 100, "node0-canary": 0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -135,7 +136,7 @@ def test_start_refusals() -> None:
 
 
 def test_substitute_image_needs_the_placeholder() -> None:
-    doc = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+    doc: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
            "spec": {"template": {"spec": {"containers": [{"name": "node0", "image": "${CANARY_IMAGE}"}]}}}}
     out = substitute_image([doc], placeholder="${CANARY_IMAGE}", image=IMAGE, source="s1.yaml")
     assert out[0]["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE

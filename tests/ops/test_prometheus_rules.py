@@ -105,8 +105,9 @@ def test_flagger_metric_template_is_the_bots_query_on_the_canary_pods(slo: str) 
     assert "{{ interval }}" in query
     # Remove Flagger's pod scoping and its interval variable: what is left is the bot's query.
     unscoped = query.replace(SELECTOR + ",", "").replace("{" + SELECTOR + "}", "").replace("{{ interval }}", "$window")
-    assert unscoped == CATALOG[slo].query
-    assert query.count(SELECTOR) == CATALOG[slo].query.count("[$window]")
+    bots_query = CATALOG[slo].query
+    assert bots_query is not None and unscoped == bots_query
+    assert query.count(SELECTOR) == bots_query.count("[$window]")
 
 
 def test_grafana_dashboard_has_one_panel_per_slo_with_its_objective() -> None:

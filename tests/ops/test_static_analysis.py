@@ -3,7 +3,6 @@ hadolint on the Dockerfile. The tools come from `.venv-tools` (see tests/ops/sup
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -11,30 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.ops.support import OPS, ROOT, tool
+from tests.ops.support import EARLY_SCANS, OPS, ROOT, checkov_reports, start_checkov_scans, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 OPS_FOLDERS = sorted(p for p in OPS.iterdir() if p.is_dir())
-
-
-def checkov(*target: str) -> list[dict[str, Any]]:
-    """checkov's JSON reports (one per framework), parsed from its concatenated output."""
-    result = subprocess.run([tool("checkov"), *target, "-o", "json", "--quiet", "--compact"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    text = result.stdout.strip()
-    reports: list[dict[str, Any]] = []
-    decoder = json.JSONDecoder()
-    index = 0
-    while index < len(text):
-        parsed, index = decoder.raw_decode(text, index)
-        reports.extend(parsed if isinstance(parsed, list) else [parsed])
-        while index < len(text) and text[index].isspace():
-            index += 1
-    assert reports or result.returncode == 0, result.stderr[-2000:]
-    for report in reports:
-        # checkov prints a bare summary dict when a folder has nothing it can scan
-        assert report.get("summary", {}).get("parsing_errors", 0) == 0, report
-    return reports
 
 
 def failures(reports: list[dict[str, Any]]) -> list[str]:
@@ -46,9 +25,17 @@ def failures(reports: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def ops_scan() -> list[dict[str, Any]]:
-    # One scan of the whole tree: graph checks (a pod needs a NetworkPolicy) see every folder's objects.
-    return checkov("-d", "ops")
+def checkov_scans(pytestconfig: pytest.Config,
+                  tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """checkov's reports: `ops` (the whole ops/ tree) and `files` (the Dockerfile and a bad manifest).
+    The scans run side by side, started at the end of collection when possible (tests/ops/conftest.py)."""
+    started = pytestconfig.stash.get(EARLY_SCANS, None) or start_checkov_scans(tmp_path_factory.mktemp("checkov"))
+    return {name: checkov_reports(process) for name, process in started.items()}
+
+
+@pytest.fixture(scope="module")
+def ops_scan(checkov_scans: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return checkov_scans["ops"]
 
 
 @pytest.mark.parametrize("folder", OPS_FOLDERS, ids=lambda p: f"ops/{p.name}")
@@ -62,8 +49,8 @@ def test_checkov_scanned_every_folder(ops_scan: list[dict[str, Any]]) -> None:
     assert sum(r["summary"]["passed"] for r in ops_scan if "summary" in r) > 100
 
 
-def test_checkov_passes_on_the_dockerfile() -> None:
-    reports = checkov("-f", "Dockerfile")
+def test_checkov_passes_on_the_dockerfile(checkov_scans: dict[str, list[dict[str, Any]]]) -> None:
+    reports = [r for r in checkov_scans["files"] if r.get("check_type") == "dockerfile"]
     assert not failures(reports)
     assert sum(r["summary"]["passed"] for r in reports if "summary" in r) > 0, "checkov scanned nothing"
 
@@ -78,14 +65,10 @@ def test_checkov_skips_are_inline_with_a_reason() -> None:
                 assert len(line.split("=", 1)[-1].strip()) > 20, f"{path}: skip without a reason: {line}"
 
 
-def test_checkov_fails_on_a_bad_manifest(tmp_path: Path) -> None:
+def test_checkov_fails_on_a_bad_manifest(checkov_scans: dict[str, list[dict[str, Any]]]) -> None:
     # The scan is live: a privileged, root, unpinned pod is reported.
-    (tmp_path / "bad.yaml").write_text(
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: bad, namespace: x}\n"
-        "spec:\n  containers:\n    - name: c\n      image: nginx:latest\n      securityContext: {privileged: true}\n",
-        encoding="utf-8",
-    )
-    assert any("CKV_K8S_16" in f for f in failures(checkov("-d", str(tmp_path))))
+    found = [f for f in failures(checkov_scans["files"]) if f.split(" ")[1].endswith("/bad.yaml")]
+    assert any("CKV_K8S_16" in f for f in found)
 
 
 def test_hadolint_passes_on_the_dockerfile() -> None:

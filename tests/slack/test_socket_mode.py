@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,55 +46,86 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def socket_mode(slack_recorder: SlackRecorder) -> Iterator[SocketModeServer]:
-    server = SocketModeServer(slack_recorder).start()
+@contextmanager
+def _serving(tmp_path: Path) -> Iterator[tuple[SlackRecorder, SocketModeServer, ServeProcess]]:
+    """A recording Slack, its Socket Mode server, and `bizra serve` connected to it (stopped on exit)."""
+    recorder = SlackRecorder().start()
+    socket_mode = SocketModeServer(recorder).start()
     try:
-        yield server
+        config = tmp_path / "bizra.yaml"
+        config.write_text(yaml.safe_dump({
+            "gates": {"artifacts_dir": str(copy_shipped(tmp_path / "artifacts")), "trusted_keys": [str(RELEASE_KEY)]},
+            "slo": {"enabled": False},
+            "store": {"path": str(tmp_path / "state.sqlite")},
+        }), encoding="utf-8")
+        port = _free_port()
+        # What the conftest's cleanup removes (module-scoped, this runs before that autouse fixture does).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("SLACK_") and k not in ("KUBECONFIG", "BIZRA_CONFIG", "PORT", "HOST")}
+        env.update({
+            "SLACK_APP_TOKEN": APP_TOKEN,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": recorder.api_url,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+        })
+        log = tmp_path / "serve.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "--config", str(config), "serve"],
+                cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            )
+        running = ServeProcess(process=process, port=port, log=log)
+        try:
+            try:
+                socket_mode.wait_connected(timeout=15)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; exit code {process.poll()}; serve's log:\n{running.output()}") from exc
+            yield recorder, socket_mode, running
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
     finally:
-        server.stop()
+        socket_mode.stop()
+        recorder.stop()
+    assert not socket_mode.problems, f"Slack's Socket Mode server would reject: {socket_mode.problems}"
+    assert not recorder.block_problems, f"Slack would refuse these messages: {recorder.block_problems}"
+
+
+@pytest.fixture(scope="module")
+def _shared_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SlackRecorder, SocketModeServer,
+                                                                               ServeProcess]]:
+    """One `bizra serve` for the module's tests (starting and stopping one costs seconds); each test uses
+    its own response_url names, so what one test reads is what it caused."""
+    with _serving(tmp_path_factory.mktemp("socket-mode")) as shared:
+        yield shared
+
+
+@pytest.fixture
+def slack_recorder(_shared_serve: tuple[SlackRecorder, SocketModeServer, ServeProcess]) -> Iterator[SlackRecorder]:
+    recorder = _shared_serve[0]
+    yield recorder
+    assert not recorder.block_problems, f"Slack would refuse these messages: {recorder.block_problems}"
+
+
+@pytest.fixture
+def socket_mode(_shared_serve: tuple[SlackRecorder, SocketModeServer, ServeProcess]) -> Iterator[SocketModeServer]:
+    server = _shared_serve[1]
+    yield server
     assert not server.problems, f"Slack's Socket Mode server would reject: {server.problems}"
 
 
 @pytest.fixture
-def serve(socket_mode: SocketModeServer, slack_recorder: SlackRecorder, tmp_path: Path) -> Iterator[ServeProcess]:
-    config = tmp_path / "bizra.yaml"
-    config.write_text(yaml.safe_dump({
-        "gates": {"artifacts_dir": str(copy_shipped(tmp_path / "artifacts")), "trusted_keys": [str(RELEASE_KEY)]},
-        "slo": {"enabled": False},
-        "store": {"path": str(tmp_path / "state.sqlite")},
-    }), encoding="utf-8")
-    port = _free_port()
-    env = {
-        **os.environ,  # the conftest has already removed any real SLACK_* variables
-        "SLACK_APP_TOKEN": APP_TOKEN,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack_recorder.api_url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(config), "serve"],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-        )
-    running = ServeProcess(process=process, port=port, log=log)
-    try:
-        try:
-            socket_mode.wait_connected(timeout=15)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; exit code {process.poll()}; serve's log:\n{running.output()}") from exc
-        yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+def serve(_shared_serve: tuple[SlackRecorder, SocketModeServer, ServeProcess]) -> ServeProcess:
+    running = _shared_serve[2]
+    assert running.process.poll() is None, f"serve exited with {running.process.returncode}:\n{running.output()}"
+    return running
 
 
 def test_serve_connects_with_the_app_token(serve: ServeProcess, slack_recorder: SlackRecorder) -> None:
@@ -162,7 +194,8 @@ def test_secrets_stay_out_of_the_log(
         assert secret not in output
 
 
-def test_sigterm_closes_the_socket_and_exits_cleanly(serve: ServeProcess) -> None:
-    serve.process.terminate()  # what Kubernetes sends when it stops the pod
-    assert serve.process.wait(timeout=15) == 0, serve.output()
-    assert "SIGTERM: stopping" in serve.output()
+def test_sigterm_closes_the_socket_and_exits_cleanly(tmp_path: Path) -> None:
+    with _serving(tmp_path) as (_, _, serve):  # a process of its own: this test stops it
+        serve.process.terminate()  # what Kubernetes sends when it stops the pod
+        assert serve.process.wait(timeout=15) == 0, serve.output()
+        assert "SIGTERM: stopping" in serve.output()

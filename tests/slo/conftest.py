@@ -1,4 +1,7 @@
-"""One real Prometheus scraping one synthetic NODE0 for the whole folder, and a bot wired to both.
+"""The run's shared Prometheus, a synthetic NODE0 of the test's own on it, and a bot wired to both.
+
+Each test's NODE0 is its own scrape job (`node0_slot`, tests/support/shared_prometheus.py) and its SLO
+catalog selects that job, so a breach in one test is never in another's rate window.
 
 Windows are shortened through config: the rate window is 3 s (Prometheus scrapes every second),
 and `sustain` / `repage` are measured on the test's FixedClock, so a "5-minute" breach is two
@@ -7,7 +10,6 @@ calls of the job body a few logical seconds apart, never a wait.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +23,10 @@ from bot.core.config import BizraConfig, Secrets
 from bot.core.runtime import Runtime
 from bot.features.slo.watch import WatchRun, evaluate_now, run_once
 from commands.ports import FixedClock
-from commands.slo import SloState, SloStatus
-from tests.support.node0_exporter import Node0Exporter, node0_exporter
-from tests.support.prometheus import PrometheusServer, poll, prometheus_server
+from commands.slo import SloDefinition, SloState, SloStatus
+from tests.support.node0_exporter import Node0Exporter
+from tests.support.prometheus import PrometheusServer, poll
+from tests.support.shared_prometheus import SharedPrometheus, Slot
 from tests.support.slack import Recorded, SlackRecorder
 
 RELEASE_CHANNEL = "CREL"
@@ -34,25 +37,20 @@ REPAGE = 60
 WINDOW = "3s"
 
 
-@pytest.fixture(scope="package")
-def node0() -> Iterator[Node0Exporter]:
-    with node0_exporter() as exporter:
-        yield exporter
+@pytest.fixture
+def prom(shared_prometheus: SharedPrometheus) -> PrometheusServer:
+    return shared_prometheus.prom
 
 
-@pytest.fixture(scope="package")
-def prom(node0: Node0Exporter) -> Iterator[PrometheusServer]:
-    with prometheus_server([node0.target]) as server:
-        yield server
-
-
-def slo_config(prom_url: str, tmp_path: Path, **slo: Any) -> BizraConfig:
+def slo_config(prom_url: str, tmp_path: Path, *, catalog: list[SloDefinition] | None = None, **slo: Any) -> BizraConfig:
     raw_slo: dict[str, Any] = {
         "prometheus": {"url": prom_url, "timeout_seconds": 3},
         "window": WINDOW, "sustain": SUSTAIN, "repage": REPAGE, "interval": "10s",
         "on_call": {"users": [ON_CALL]},
         "dashboard_url": "https://grafana.example.test/d/node0",
     }
+    if catalog is not None:
+        raw_slo["catalog"] = [definition.model_dump(mode="json") for definition in catalog]
     raw_slo.update(slo)
     return BizraConfig.model_validate({
         "store": {"path": str(tmp_path / "state.sqlite")},
@@ -111,13 +109,10 @@ class Watch:
 
 
 @pytest.fixture
-def watch(prom: PrometheusServer, node0: Node0Exporter, slack_recorder: SlackRecorder,
-          tmp_path: Path) -> Iterator[Watch]:
-    node0.reset()
-    config = slo_config(prom.url, tmp_path)
+def watch(prom: PrometheusServer, node0_slot: Slot, slack_recorder: SlackRecorder, tmp_path: Path) -> Watch:
+    config = slo_config(prom.url, tmp_path, catalog=node0_slot.catalog())
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     runtime = build_runtime(config=config, secrets=secrets_for(slack_recorder), clock=clock)
-    watch = Watch(runtime=runtime, clock=clock, recorder=slack_recorder, node0=node0, start=clock.now())
+    watch = Watch(runtime=runtime, clock=clock, recorder=slack_recorder, node0=node0_slot.exporter, start=clock.now())
     watch.wait_all_ok()
-    yield watch
-    node0.reset()
+    return watch

@@ -7,9 +7,10 @@ from pathlib import Path
 from bot.assembly import build_runtime
 from bot.core.config import BizraConfig
 from bot.features.slo.watch import evaluate_now, run_once
-from commands.slo import Paging, default_catalog
+from commands.slo import Paging
 from tests.slo.conftest import Watch
 from tests.support.prometheus import PrometheusServer, poll
+from tests.support.shared_prometheus import Slot
 
 
 def test_one_instant_query_per_slo_per_evaluation(watch: Watch, prom: PrometheusServer) -> None:
@@ -30,13 +31,15 @@ def _own_counter(prom: PrometheusServer) -> float:
     return 0.0
 
 
-def test_burn_rate_paging_fires_from_the_single_query(prom: PrometheusServer, watch: Watch, tmp_path: Path) -> None:
+def test_burn_rate_paging_fires_from_the_single_query(prom: PrometheusServer, watch: Watch, node0_slot: Slot,
+                                                      tmp_path: Path) -> None:
     catalog = [s.model_copy(update={"paging": Paging.BURN_RATE}) if s.name == "cache_l1_hit_ratio" else s
-               for s in default_catalog()]
+               for s in node0_slot.catalog()]
     raw = watch.runtime.config.model_dump(mode="json")
     raw["slo"]["catalog"] = [s.model_dump(mode="json") for s in catalog]
     # 14.4x is impossible with the 10% budget of a 90% hit ratio: capped to 5x (a 50% miss ratio).
-    raw["slo"]["burn_rate"] = {"tiers": [{"long": "12s", "short": "3s", "factor": 14.4}]}
+    # Windows shortened through config: 6 s (six scrapes) and 3 s.
+    raw["slo"]["burn_rate"] = {"tiers": [{"long": "6s", "short": "3s", "factor": 14.4}]}
     runtime = build_runtime(config=BizraConfig.model_validate(raw), secrets=watch.runtime.secrets, clock=watch.clock)
     before = _own_counter(prom)
     status = evaluate_now(runtime, at=watch.clock.now())

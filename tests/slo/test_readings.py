@@ -16,10 +16,10 @@ import pytest
 from bot.adapters.prometheus import PrometheusSource
 from bot.assembly import build_runtime
 from bot.features.slo.settings import PrometheusSettings
-from commands.slo import Comparator, SloDefinition, SloState, Unit, evaluate
+from commands.slo import Comparator, SloDefinition, SloResult, SloState, Unit, evaluate
 from tests.slo.conftest import WINDOW
-from tests.support.node0_exporter import Node0Exporter
 from tests.support.prometheus import PrometheusServer, poll
+from tests.support.shared_prometheus import Slot
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -42,16 +42,13 @@ def test_no_series_is_unknown_not_ok(prom: PrometheusServer) -> None:
     assert status.state is SloState.UNKNOWN
 
 
-def test_no_traffic_makes_ratios_unknown(prom: PrometheusServer, node0: Node0Exporter) -> None:
+def test_no_traffic_makes_ratios_unknown(prom: PrometheusServer, node0_slot: Slot) -> None:
     source = PrometheusSource(PrometheusSettings(url=prom.url, timeout_seconds=3))
-    catalog = [s for s in _default() if s.name == "cb_error_rate"]
-    node0.set(requests_per_second=0.0)
-    try:
-        result = poll(lambda: (r := evaluate(catalog, source, window=WINDOW, at=NOW).results[0]).state
-                      is SloState.UNKNOWN and r, timeout=20, what="0/0 to show as no data")
-    finally:
-        node0.reset()
-    assert result.reason.startswith("no data")
+    catalog = [s for s in node0_slot.catalog() if s.name == "cb_error_rate"]
+    node0_slot.exporter.set(requests_per_second=0.0)
+    result = poll(lambda: (r := evaluate(catalog, source, window=WINDOW, at=NOW).results[0]).state
+                  is SloState.UNKNOWN and r, timeout=20, what="0/0 to show as no data")
+    assert isinstance(result, SloResult) and result.reason.startswith("no data")
 
 
 def _default() -> list[SloDefinition]:
@@ -122,7 +119,7 @@ class _AuthCheckingPrometheus:
                 self.wfile.write(body.encode())
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 

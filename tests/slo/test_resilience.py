@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,8 +17,8 @@ from bot.features.slo.watch import load_state, run_once
 from commands.ports import FixedClock
 from commands.slo import SloState
 from tests.slo.conftest import ON_CALL, SUSTAIN, Watch, secrets_for, slo_config
-from tests.support.node0_exporter import Node0Exporter
-from tests.support.prometheus import PrometheusServer, prometheus_server
+from tests.support.prometheus import PrometheusServer
+from tests.support.shared_prometheus import PrivatePrometheus, Slot
 from tests.support.slack import Recorded, SlackRecorder
 
 
@@ -96,16 +95,10 @@ def test_a_failed_page_is_sent_on_the_next_tick_and_only_once(watch: Watch) -> N
     assert f"<@{ON_CALL}>" in str(delivered[-1].body["blocks"])
 
 
-@pytest.fixture
-def own_prometheus(node0: Node0Exporter) -> Iterator[PrometheusServer]:
-    with prometheus_server([node0.target]) as server:
-        yield server
-
-
-def test_prometheus_stopped_is_unknown_and_pages_monitoring_blind(own_prometheus: PrometheusServer,
-                                                                   node0: Node0Exporter, slack_recorder: SlackRecorder,
+def test_prometheus_stopped_is_unknown_and_pages_monitoring_blind(private_prometheus: PrivatePrometheus,
+                                                                   slack_recorder: SlackRecorder,
                                                                    tmp_path: Path) -> None:
-    node0.reset()
+    own_prometheus, node0 = private_prometheus.prom, private_prometheus.exporter  # this test stops it
     clock = FixedClock(datetime.now(UTC))
     runtime = build_runtime(config=slo_config(own_prometheus.url, tmp_path), secrets=secrets_for(slack_recorder),
                       clock=clock)
@@ -157,19 +150,20 @@ class _PagerDutyRecorder:
                 self.wfile.write(payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2/enqueue"
 
 
-def test_pagerduty_triggers_and_resolves_with_one_dedup_key(prom: PrometheusServer, node0: Node0Exporter,
+def test_pagerduty_triggers_and_resolves_with_one_dedup_key(prom: PrometheusServer, node0_slot: Slot,
                                                             slack_recorder: SlackRecorder, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     pagerduty = _PagerDutyRecorder()
     monkeypatch.setenv("TEST_PD_ROUTING_KEY", "test-routing-key")  # made up; never a real integration's
-    node0.reset()
+    node0 = node0_slot.exporter
     clock = FixedClock(datetime.now(UTC))
-    config = slo_config(prom.url, tmp_path, pagerduty={"enabled": True, "routing_key_env": "TEST_PD_ROUTING_KEY",
-                                                       "events_url": pagerduty.url, "timeout_seconds": 3})
+    config = slo_config(prom.url, tmp_path, catalog=node0_slot.catalog(),
+                        pagerduty={"enabled": True, "routing_key_env": "TEST_PD_ROUTING_KEY",
+                                   "events_url": pagerduty.url, "timeout_seconds": 3})
     watch = Watch(runtime=build_runtime(config=config, secrets=secrets_for(slack_recorder), clock=clock), clock=clock,
                   recorder=slack_recorder, node0=node0, start=clock.now())
     try:
@@ -189,7 +183,6 @@ def test_pagerduty_triggers_and_resolves_with_one_dedup_key(prom: PrometheusServ
         watch.run(SUSTAIN + 30)
     finally:
         pagerduty.server.shutdown()
-        node0.reset()
     assert [e["event_action"] for e in pagerduty.events] == ["trigger", "resolve"]
     keys = {e["dedup_key"] for e in pagerduty.events}
     assert len(keys) == 1 and next(iter(keys)).startswith("cb_latency_p99.")

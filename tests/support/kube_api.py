@@ -222,20 +222,20 @@ def strategic_merge(target: Any, patch: Any, *, field_name: str = "") -> Any:
             key = "port"  # a Service's ports merge by `port` (a container's by `containerPort`)
         if key is None or not isinstance(target, list):
             return [item for item in copy.deepcopy(patch) if not (isinstance(item, dict) and "$patch" in item)]
-        result = copy.deepcopy(target)
+        merged = copy.deepcopy(target)
         for item in patch:
             if not isinstance(item, dict) or key not in item:
                 raise ApiError(400, "BadRequest", f"list item in {field_name} lacks its merge key {key!r}")
-            index = next((i for i, old in enumerate(result) if isinstance(old, dict) and old.get(key) == item[key]),
+            index = next((i for i, old in enumerate(merged) if isinstance(old, dict) and old.get(key) == item[key]),
                          None)
             if item.get("$patch") == "delete":
                 if index is not None:
-                    result.pop(index)
+                    merged.pop(index)
             elif index is None:
-                result.append(strategic_merge({}, item))
+                merged.append(strategic_merge({}, item))
             else:
-                result[index] = strategic_merge(result[index], item)
-        return result
+                merged[index] = strategic_merge(merged[index], item)
+        return merged
     return copy.deepcopy(patch)
 
 

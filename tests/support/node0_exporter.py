@@ -9,17 +9,21 @@ the rate window has moved past it. Every observation of the latency histogram la
     with node0_exporter() as node0:
         node0.set(latency_seconds=0.003)   # breach the 1.5 ms p99 objective
         node0.target                        # "127.0.0.1:<port>" for the scrape config
+
+    with node0_exporters(["node0", "slot-01"]) as (node0, slot):   # one HTTP server, one NODE0 per path
+        slot.path                           # "/slot-01/metrics": the scrape config's metrics_path
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -107,10 +111,15 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
 @dataclass
 class Node0Exporter:
     collector: Node0Collector
     port: int
+    path: str = "/metrics"  # the scrape config's metrics_path
 
     @property
     def target(self) -> str:
@@ -138,10 +147,50 @@ def node0_exporter(behaviour: Behaviour | None = None) -> Iterator[Node0Exporter
         return metrics(environ, start_response)
 
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, name="node0-exporter", daemon=True)
+    # A short poll interval: shutdown() waits for the serving loop's next poll.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="node0-exporter",
+                              daemon=True)
     thread.start()
     try:
         yield Node0Exporter(collector=collector, port=int(server.server_address[1]))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def node0_exporters(names: Sequence[str], behaviour: Behaviour | None = None) -> Iterator[list[Node0Exporter]]:
+    """Several independent NODE0s behind one HTTP server, each at `/<name>/metrics` with its own behaviour.
+
+    Scraped as separate targets (one scrape job per name, `metrics_path` = `exporter.path`), each is
+    its own series in Prometheus, so tests sharing one Prometheus are isolated by the `job` label.
+    """
+    apps: dict[str, Any] = {}
+    for name in names:
+        collector = Node0Collector(behaviour or Behaviour())
+        registry = CollectorRegistry()
+        registry.register(collector)
+        apps[f"/{name}/metrics"] = (collector, make_wsgi_app(registry))
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        found = apps.get(environ.get("PATH_INFO", ""))
+        if found is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no such NODE0\n"]
+        collector, metrics = found
+        if not collector.behaviour.serving:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"down\n"]
+        return metrics(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_Quiet)
+    port = int(server.server_address[1])
+    exporters = [Node0Exporter(collector=collector, port=port, path=path) for path, (collector, _) in apps.items()]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="node0-exporters",
+                              daemon=True)
+    thread.start()
+    try:
+        yield exporters
     finally:
         server.shutdown()
         server.server_close()

@@ -7,6 +7,8 @@
 
 Scrapes every second (`scrape_interval`). `/-/ready` answers in ~0.1 s but the first scrape comes
 ~5 s after start, so `start` polls for readiness and then for the first sample of `up`.
+`launch_prometheus` + `wait_until_ready` split the two, so that the start-up can run while other
+work does (tests/support/shared_prometheus.py: one Prometheus for the whole test run).
 """
 
 from __future__ import annotations
@@ -104,11 +106,14 @@ class PrometheusServer:
                 self.process.wait(timeout=5)
 
 
-def _config(targets: list[str], *, scrape_interval: str, rule_files: list[Path], alertmanagers: list[str]) -> dict:
+def _config(targets: list[str], *, scrape_interval: str, rule_files: list[Path], alertmanagers: list[str],
+            jobs: list[dict[str, Any]], metrics_path: str) -> dict:
     config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
                    "scrape_timeout": scrape_interval},
-        "scrape_configs": [{"job_name": "node0", "static_configs": [{"targets": targets}]}],
+        "scrape_configs": [
+            {"job_name": "node0", "metrics_path": metrics_path, "static_configs": [{"targets": targets}]}, *jobs,
+        ],
     }
     if rule_files:
         config["rule_files"] = [str(p) for p in rule_files]
@@ -117,12 +122,19 @@ def _config(targets: list[str], *, scrape_interval: str, rule_files: list[Path],
     return config
 
 
-def start_prometheus(targets: list[str], *, scrape_interval: str = "1s", rule_files: list[Path] | None = None,
-                     alertmanagers: list[str] | None = None, wait_for_scrape: bool = True) -> PrometheusServer:
+def launch_prometheus(targets: list[str], *, scrape_interval: str = "1s", rule_files: list[Path] | None = None,
+                      alertmanagers: list[str] | None = None, jobs: list[dict[str, Any]] | None = None,
+                      metrics_path: str = "/metrics") -> PrometheusServer:
+    """Start the process and return at once; `wait_until_ready` waits for it (start-up runs meanwhile).
+
+    `jobs`: further scrape configs (`{"job_name": ..., "static_configs": ...}`) next to the `node0` job,
+    which scrapes `targets` at `metrics_path`.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="bizra-prometheus-"))
     config = workdir / "prometheus.yml"
     config.write_text(yaml.safe_dump(_config(targets, scrape_interval=scrape_interval, rule_files=rule_files or [],
-                                             alertmanagers=alertmanagers or [])))
+                                             alertmanagers=alertmanagers or [], jobs=jobs or [],
+                                             metrics_path=metrics_path)))
     port = free_port()
     log = (workdir / "prometheus.log").open("wb")
     process = subprocess.Popen(
@@ -130,22 +142,35 @@ def start_prometheus(targets: list[str], *, scrape_interval: str = "1s", rule_fi
          f"--web.listen-address=127.0.0.1:{port}"],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    server = PrometheusServer(url=f"http://127.0.0.1:{port}", process=process, workdir=workdir)
+    log.close()  # the child has its own copy of the descriptor
+    return PrometheusServer(url=f"http://127.0.0.1:{port}", process=process, workdir=workdir)
+
+
+def wait_until_ready(server: PrometheusServer, *, wait_for_scrape: bool = True) -> PrometheusServer:
+    """Poll /-/ready, then (with `wait_for_scrape`) the first successful scrape of the `node0` job."""
     try:
         def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"prometheus exited with {process.returncode}:\n{server.log()}")
+            if server.process.poll() is not None:
+                raise AssertionError(f"prometheus exited with {server.process.returncode}:\n{server.log()}")
             with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as response:
                 return response.status == 200
 
         poll(ready, timeout=30, what="Prometheus /-/ready")
-        if wait_for_scrape and targets:
+        if wait_for_scrape:
             server.wait_for_value('up{job="node0"}', lambda v: v == 1, timeout=30, what="the first scrape of NODE0")
     except BaseException:
         server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(server.workdir, ignore_errors=True)
         raise
     return server
+
+
+def start_prometheus(targets: list[str], *, scrape_interval: str = "1s", rule_files: list[Path] | None = None,
+                     alertmanagers: list[str] | None = None, wait_for_scrape: bool = True,
+                     jobs: list[dict[str, Any]] | None = None, metrics_path: str = "/metrics") -> PrometheusServer:
+    server = launch_prometheus(targets, scrape_interval=scrape_interval, rule_files=rule_files,
+                               alertmanagers=alertmanagers, jobs=jobs, metrics_path=metrics_path)
+    return wait_until_ready(server, wait_for_scrape=wait_for_scrape and bool(targets))
 
 
 @contextmanager

@@ -74,7 +74,8 @@ class SlackRecorder:
             do_PUT = do_POST
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits for the serving loop's next poll.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -134,9 +135,9 @@ class SlackRecorder:
         return self.calls(path_prefix=f"/response/{name}")
 
     def wait_for(
-        self, predicate: Callable[[list[Recorded]], bool], *, timeout: float = 10.0, what: str = "a request"
+        self, predicate: Callable[[list[Recorded]], object], *, timeout: float = 10.0, what: str = "a request"
     ) -> list[Recorded]:
-        """Poll until `predicate(all requests)` holds; fail with what was received instead."""
+        """Poll until `predicate(all requests)` is truthy; fail with what was received instead."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             snapshot = self.calls()

@@ -1,6 +1,6 @@
 """A cluster that passes `/bizra verify`, built from the shipped ops/ manifests on the Kubernetes test
-server, a real Prometheus scraping a NODE0 exporter, a health endpoint on 127.0.0.1, a copy of the
-artifacts and a completed canary in the bot's store. Each test breaks one thing.
+server, the run's real Prometheus scraping a NODE0 exporter (job node0), a health endpoint on
+127.0.0.1, a copy of the artifacts and a completed canary in the bot's store. Each test breaks one thing.
 
 Objects are created over HTTP as a client would (POST, then PUT of the status subresource, the
 controller's part), so kinds the emulator has no table entry for (Job, ClusterPolicy) work too.
@@ -30,8 +30,8 @@ from commands.canary import CanaryRun
 from commands.ports import FixedClock
 from tests.ops.support import OPS, ROOT, documents
 from tests.support.kube_api import KubeApiServer
-from tests.support.node0_exporter import node0_exporter
-from tests.support.prometheus import PrometheusServer, free_port, prometheus_server
+from tests.support.prometheus import PrometheusServer, free_port
+from tests.support.shared_prometheus import SharedPrometheus
 
 NS = "bizra-production"
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
@@ -110,7 +110,7 @@ class HealthEndpoint:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     @property
     def url(self) -> str:
@@ -121,11 +121,10 @@ class HealthEndpoint:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def prometheus() -> Iterator[PrometheusServer]:
-    """A real Prometheus scraping a NODE0 exporter (job node0), shared by the tests of a module."""
-    with node0_exporter() as exporter, prometheus_server([exporter.target]) as server:
-        yield server
+@pytest.fixture
+def prometheus(shared_prometheus: SharedPrometheus) -> PrometheusServer:
+    """The run's real Prometheus: its job node0 scrapes a NODE0 exporter no test changes (read-only here)."""
+    return shared_prometheus.prom
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from bot.assembly import build_registry, build_runtime
 from bot.core.invocation import Invocation, Reply
 from commands.verify import CheckStatus, VerifyReport
-from tests.support.prometheus import prometheus_server
+from tests.support.shared_prometheus import DOWN_JOB, SharedPrometheus
 from tests.verify.conftest import NS, World, closed_port_url, make_config, pod, record_canary
 
 RENDERERS = build_registry().renderers
@@ -140,12 +140,13 @@ def test_no_canary_on_record_is_a_failure_not_a_pass(world: World) -> None:
     assert "no canary on record" in only_broken(run_verify(world), "canary")
 
 
-def test_prometheus_target_down_fails(world: World) -> None:
-    # A second Prometheus whose only node0 target is a closed port: it scrapes, and reports it down.
-    with prometheus_server([closed_port_url().removeprefix("http://")], wait_for_scrape=False) as down:
-        down.wait_for_value('up{job="node0"}', lambda v: v == 0, timeout=30, what="the failed scrape")
-        world.runtime.config.slo.prometheus.url = down.url
-        said = only_broken(run_verify(world), "prometheus_target")
+def test_prometheus_target_down_fails(world: World, shared_prometheus: SharedPrometheus) -> None:
+    # The shared Prometheus's job node0-down has one target, a port that refuses connections: it scrapes,
+    # and reports it down.
+    prom = shared_prometheus.prom
+    prom.wait_for_value(f'up{{job="{DOWN_JOB}"}}', lambda v: v == 0, timeout=30, what="the failed scrape")
+    world.runtime.config.verify.prometheus_job = DOWN_JOB
+    said = only_broken(run_verify(world), "prometheus_target")
     assert "0/1 up" in said and "down" in said
 
 
@@ -219,4 +220,4 @@ def test_config_example_documents_the_verify_section(tmp_path: Any) -> None:
 
     config = load_config(ROOT / "bizra.example.yaml")
     assert config.verify.model_dump() == type(config.verify)().model_dump()
-    assert make_config  # the tests build their config through the same model
+    assert callable(make_config)  # the tests build their config through the same model
