@@ -14,23 +14,29 @@ from __future__ import annotations
 from bot.adapters.kubernetes import KubernetesCluster, load_configuration
 from bot.adapters.pagerduty import PagerDuty
 from bot.adapters.prometheus import PrometheusSource
-from bot.adapters.slack import SlackGroupDirectory, SlackPoster, build_web_client
+from bot.adapters.slack import SlackGroupDirectory, SlackPoster, SlackTransport, build_web_client
 from bot.adapters.verify_reads import KubeVerifyReads
 from bot.core.blocks import text_section
 from bot.core.config import BizraConfig, Secrets
 from bot.core.delivery import ConsolePoster, Poster
+from bot.core.outbox import Outbox, OutboxPoster, audit_failure
+from bot.core.outbox import register as register_outbox
 from bot.core.runtime import Registry, Runtime
 from bot.core.store import Database
+from bot.core.work import Work
 from bot.features.audit import feature as audit
 from bot.features.canary import feature as canary
+from bot.features.dod import feature as dod
+from bot.features.evidence import feature as evidence
 from bot.features.gates import feature as gates
 from bot.features.help import feature as help_
 from bot.features.rollback import feature as rollback
+from bot.features.signoff import feature as signoff
 from bot.features.slo import feature as slo
 from bot.features.verify import feature as verify
 from commands.ports import Clock, SystemClock
 
-FEATURES = (help_, gates, slo, canary, rollback, verify, audit)
+FEATURES = (help_, gates, slo, canary, rollback, verify, dod, audit, signoff, evidence)
 
 
 def build_registry() -> Registry:
@@ -39,6 +45,7 @@ def build_registry() -> Registry:
     registry.renderers.add(str, text=str, blocks=text_section)
     for feature in FEATURES:
         feature.register(registry)
+    register_outbox(registry)  # the background sender of messages Slack did not take at once
     return registry
 
 
@@ -56,12 +63,15 @@ def _poster(runtime: Runtime) -> Poster:
     if runtime.surface == "console":
         return ConsolePoster(runtime.registry.renderers)
     slack = runtime.config.slack
-    return SlackPoster(
+    direct = SlackPoster(
         runtime.slack.get(),
         runtime.registry.renderers,
         default_channel=slack.release_channel,
         messages_per_second=slack.messages_per_second,
     )
+    # Every message goes through the persisted outbox: retried, in order per thread, never sent twice.
+    outbox = Outbox(runtime.store.get(), SlackTransport(direct, runtime.slack.get()), on_failed=audit_failure(runtime))
+    return OutboxPoster(outbox, runtime.registry.renderers, default_channel=slack.release_channel)
 
 
 def wire_services(runtime: Runtime) -> None:
@@ -70,12 +80,15 @@ def wire_services(runtime: Runtime) -> None:
     runtime.store.provide_with(lambda: Database(config.store.path))
     runtime.poster.provide_with(lambda: _poster(runtime))
     runtime.cluster.provide_with(lambda: KubernetesCluster.from_settings(config.release.kube))
-    runtime.metrics.provide_with(lambda: PrometheusSource(config.slo.prometheus, burn_policy=config.slo.burn_rate))
+    runtime.metrics.provide_with(lambda: PrometheusSource(
+        config.slo.prometheus, burn_policy=config.slo.burn_rate, max_concurrent=config.slo.max_concurrent_queries))
     runtime.pager.provide_with(lambda: PagerDuty(config.slo.pagerduty))
     runtime.slack.provide_with(lambda: build_web_client(runtime.secrets))
     runtime.groups.provide_with(
         lambda: SlackGroupDirectory(runtime.slack.get(), cache_seconds=config.access.group_cache_seconds)
     )
+    # Slow work off the ack path; charts drawn in a spawned process only where acks are answered.
+    runtime.work.provide_with(lambda: Work(cpu_processes=1 if runtime.surface == "slack" else 0))
     runtime.verify_reads.provide_with(
         lambda: KubeVerifyReads(
             cluster_factory=runtime.cluster.get,

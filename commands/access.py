@@ -28,7 +28,10 @@ class Permission(StrEnum):
     ROLLBACK = "rollback"
     AUDIT = "audit"
     VERIFY = "verify"
+    DOD = "dod"  # see the five Definition-of-Done gates (read-only)
     ALERT_ACK = "alert.ack"
+    SIGNOFF = "signoff"  # see and tick the sign-off (each section still needs its own team)
+    EVIDENCE = "evidence"  # assemble a release's evidence archive on demand
 
 
 class Role(BaseModel):

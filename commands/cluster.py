@@ -76,6 +76,15 @@ class DeploymentState(BaseModel):
         )
 
 
+class AdmissionAnswer(BaseModel):
+    """What the API server answered to a dry-run create: admitted (2xx) or its `kind: Status` error."""
+
+    admitted: bool
+    status: int = Field(description="HTTP status of the answer (201 when admitted).")
+    reason: str = Field(default="", description="The Status reason, e.g. BadRequest, Forbidden, InternalError.")
+    message: str = Field(default="", description="The Status message, verbatim (the webhook's words).")
+
+
 class Cluster(Protocol):
     """What commands may ask of the cluster. Every method raises `ClusterError` on failure."""
 
@@ -108,4 +117,12 @@ class Cluster(Protocol):
 
     def read_object(self, *, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:
         """Any supported kind by name; None when it does not exist."""
+        ...
+
+    def dry_run_pod(self, *, namespace: str, pod: KubeObject) -> AdmissionAnswer:
+        """A server-side dry-run create (`dryRun=All`) of a pod: admission runs, nothing is stored.
+
+        Returns the API's answer (admitted, or refused with its status and message verbatim);
+        raises ClusterError only when the API server could not be asked. (`/bizra verify`, DoD gate 1.)
+        """
         ...

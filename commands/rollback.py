@@ -89,6 +89,8 @@ class RollbackResult(BaseModel):
     progress: list[RolloutProgress] = Field(default_factory=list)
     bundle_path: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    # Set when another process finished this rollback after its executor was lost (crash, kill -9).
+    resumed_by: str | None = None
 
 
 def plan_rollback(*, cluster: Cluster, history: StableHistory, target: ReleaseTarget, now: datetime,
@@ -144,6 +146,24 @@ def execute_rollback(*, cluster: Cluster, clock: Clock, plan: RollbackPlan, conf
     except ClusterError as exc:
         return result(RollbackOutcome.NOT_APPLIED, _not_applied(exc, cluster, plan))
 
+    return follow_rollout(cluster=cluster, clock=clock, plan=plan, confirmed_by=confirmed_by,
+                          confirmed_at=confirmed_at, deadline_seconds=deadline_seconds, poll_seconds=poll_seconds,
+                          wait=wait, on_progress=on_progress)
+
+
+def follow_rollout(*, cluster: Cluster, clock: Clock, plan: RollbackPlan, confirmed_by: str, confirmed_at: datetime,
+                   deadline_seconds: float, poll_seconds: float, wait: Callable[[float], None],
+                   on_progress: Callable[[RolloutProgress], None]) -> RollbackResult:
+    """Poll the Deployment until the rollout is healthy, fails, or `confirmed_at + deadline_seconds` passes.
+
+    The Deployment is read at least once, even past the deadline (a replica resuming a rollback whose
+    executor was lost may start late). `wait` is called between polls.
+    """
+
+    def result(outcome: RollbackOutcome, message: str, **extra: object) -> RollbackResult:
+        return RollbackResult(plan=plan, outcome=outcome, confirmed_by=confirmed_by, confirmed_at=confirmed_at,
+                              finished_at=clock.now(), message=message, **extra)
+
     deadline = confirmed_at + timedelta(seconds=deadline_seconds)
     progress: list[RolloutProgress] = []
     last_error = ""
@@ -179,6 +199,22 @@ def execute_rollback(*, cluster: Cluster, clock: Clock, plan: RollbackPlan, conf
                           f"was not healthy within {waited}.{detail} Look at the pods and events in the incident "
                           "bundle; the change stays applied.", progress=progress, image_after=plan.target_image)
         wait(poll_seconds)
+
+
+def resume_problem(plan: RollbackPlan, running: str | None) -> str | None:
+    """Can a rollback whose executor was lost be followed? None when its image change is in place; else why not.
+
+    The image still being the one the confirmation showed means the patch never landed: nothing was
+    changed, and nothing is applied without a person confirming again.
+    """
+    if running == plan.target_image:
+        return None
+    if running == plan.current_image:
+        return (f"The image change never reached the cluster: container `{plan.container}` still runs "
+                f"{running}. Nothing was changed; run `/bizra rollback` again to confirm a fresh rollback.")
+    return (f"Container `{plan.container}` now runs {running or 'nothing'}, neither the image shown "
+            f"({plan.current_image}) nor the target ({plan.target_image}): someone changed the Deployment. "
+            "Check who (the audit log, `kubectl rollout history`) before acting again.")
 
 
 def _not_applied(error: ClusterError, cluster: Cluster, plan: RollbackPlan) -> str:

@@ -4,6 +4,7 @@ What flows through: the catalog (config) gives each SLO a PromQL expression, or 
 expressions for a ratio, with `$window` standing for the rate window; a `MetricsSource` port
 (Prometheus in the bot) answers one query per SLO with a `Reading`; `evaluate()` turns the readings
 into an `SloStatus` of per-SLO results. Pure apart from the port: no Prometheus import here.
+`evaluate_readings()` judges readings the bot fetched beforehand (concurrently, under one deadline).
 
 Missing evidence is never healthy: an error, a timeout, no series or a NaN make the SLO UNKNOWN
 with the reason, never OK.
@@ -12,7 +13,7 @@ with the reason, never OK.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -219,14 +220,26 @@ def _result(slo: SloDefinition, *, state: SloState, reason: str = "", value: flo
 
 def evaluate(catalog: Sequence[SloDefinition], source: MetricsSource, *, window: str, at: datetime,
              burn_policy: BurnRatePolicy | None = None) -> SloStatus:
-    """Read every SLO once and judge it; an exception from the source is UNKNOWN, never OK."""
+    """Read every SLO once, one after another, and judge it; an exception from the source is UNKNOWN, never OK.
+
+    The bot reads concurrently under one deadline (`bot.features.slo.watch.read_catalog`) and judges
+    the readings with `evaluate_readings`; this sequential form stays for callers with a fast source."""
+    readings: dict[str, Reading] = {}
+    for slo in catalog:
+        try:
+            readings[slo.name] = source.read(slo, window=window, at=at)
+        except Exception as exc:  # a broken adapter must leave the SLO UNKNOWN, not stop the watch
+            readings[slo.name] = Reading(error=f"{type(exc).__name__}: {exc}")
+    return evaluate_readings(catalog, readings, at=at, burn_policy=burn_policy)
+
+
+def evaluate_readings(catalog: Sequence[SloDefinition], readings: Mapping[str, Reading], *, at: datetime,
+                      burn_policy: BurnRatePolicy | None = None) -> SloStatus:
+    """Judge readings fetched beforehand (by SLO name). Purely computational; a missing reading is UNKNOWN."""
     policy = burn_policy or BurnRatePolicy()
     results = []
     for slo in catalog:
-        try:
-            reading = source.read(slo, window=window, at=at)
-        except Exception as exc:  # a broken adapter must leave the SLO UNKNOWN, not stop the watch
-            reading = Reading(error=f"{type(exc).__name__}: {exc}")
+        reading = readings.get(slo.name) or Reading(error="no reading was taken")
         result = evaluate_one(slo, reading)
         if slo.paging is Paging.BURN_RATE and result.state is not SloState.UNKNOWN:
             verdict = judge(policy, budget=slo.error_budget(), bad_ratios=reading.windows)

@@ -1,9 +1,10 @@
 """`/bizra verify`: the cluster-readiness checklist of the seed's Phases 2 and 4, evaluated over ports.
 
 What flows through: the cluster's objects (Kyverno policy, HPA, NetworkPolicy, PoI Job, NODE0 pods),
-Prometheus' scrape targets, the health endpoint's status, the WQ proof on disk and the bot's record
-of the last canary come in through small ports; one `VerifyReport` goes out, one `Check` per item,
-each PASS / FAIL / UNKNOWN with what was seen and, for every FAIL, what to do.
+the answer to an admission dry run, Prometheus' scrape targets, the health endpoint's status, the
+WQ proof on disk and the bot's record of the last canary come in through small ports; one
+`VerifyReport` goes out, one `Check` per item, each PASS / FAIL / UNKNOWN with what was seen and,
+for every FAIL, what to do.
 
 Rules (the project's standard): a check that cannot be made (no permission, API or Prometheus
 down) is UNKNOWN with the reason — never PASS; absent evidence (no target, no pods, no canary on
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from commands.cluster import ClusterError, ClusterErrorKind, KubeObject
+from commands.cluster import AdmissionAnswer, ClusterError, ClusterErrorKind, KubeObject
 from commands.gates import EvidenceDirError, GatePolicy, Outcome, judge_wq_proof, load_evidence
 
 
@@ -75,6 +76,14 @@ class VerifyCluster(Protocol):
 
     def pods(self, *, namespace: str, selector: str) -> list[KubeObject]: ...
 
+    def admission_dry_run(self, *, namespace: str, pod: KubeObject) -> AdmissionAnswer:
+        """A server-side dry-run create (`dryRun=All`) of `pod`: nothing is stored, admission runs.
+
+        Returns the API's answer (admitted, or refused with its status and message); raises
+        ClusterError only when the API server could not be asked at all.
+        """
+        ...
+
 
 class ScrapeTarget(BaseModel):
     instance: str
@@ -107,6 +116,8 @@ class CanaryRecord(BaseModel):
     outcome: str  # ok | failed
     image: str = ""
     detail: str = ""
+    stage_before: int | None = None  # stage index (0-based) before the step; None for a start
+    stage_after: int | None = None  # stage index after the step; None for a completion
 
 
 class CanaryHistory(Protocol):
@@ -122,6 +133,8 @@ class VerifyTargets(BaseModel):
     label_selector: str = "app=node0"
     expected_ready_pods: int = 3
     kyverno_policy: str = "require-signed-images"
+    admission_probe_image: str = "nginx:latest"  # the checklist's own probe: `kubectl run test-unsigned --image=…`
+    admission_probe_pod: str = "test-unsigned"
     hpa: str = "node0-hpa-circuit-breaker"
     hpa_metric: str = "circuit_breaker_requests_per_second"
     default_deny_policy: str = "default-deny-all"
@@ -186,6 +199,107 @@ def check_kyverno(cluster: VerifyCluster, t: VerifyTargets) -> Check:
     readiness = "ready" if ready else "readiness not reported by Kyverno"
     return Check(key=key, title=title, status=CheckStatus.PASS,
                  detail=f"ClusterPolicy {t.kyverno_policy}: Enforce, {readiness}")
+
+
+# Words in an admission refusal that say it is about the image's signature (Kyverno's verifyImages
+# and the registry rule of ops/hardening/01-*.yaml say "signature verification failed"; other
+# verifiers say "cosign", "attestor", "unsigned" or "no matching signatures").
+SIGNATURE_WORDS = ("signature", "cosign", "attestor", "unsigned", "not signed")
+ADMISSION_TITLE = "Unsigned image refused at admission"
+
+
+def probe_pod(t: VerifyTargets) -> KubeObject:
+    """The checklist's `kubectl run test-unsigned --image=nginx:latest` as a Pod, for a dry-run create only.
+
+    It is otherwise as harmless as a pod gets (restricted security context, tiny requests), so that
+    a refusal comes from the image rule, not from Pod Security or a quota.
+    """
+    name = t.admission_probe_pod
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": t.namespace,
+                     "labels": {"run": name, "app.kubernetes.io/managed-by": "bizra-bot",
+                                "bizra.ai/probe": "admission"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": name,
+                "image": t.admission_probe_image,
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                              "limits": {"cpu": "10m", "memory": "16Mi"}},
+            }],
+        },
+    }
+
+
+def _quote(message: str, limit: int = 400) -> str:
+    message = " ".join(message.split())
+    return f"“{message[:limit]}{'…' if len(message) > limit else ''}”"
+
+
+def _signature_quote(message: str, t: VerifyTargets, limit: int = 220) -> str:
+    """The webhook's refusal, cut to who refused and the clause about the signature (Kyverno's are long)."""
+    flat = " ".join(message.split())
+    masked = flat.lower()
+    for own in (t.admission_probe_pod, t.admission_probe_image):  # the probe's own words say nothing
+        masked = masked.replace(own.lower(), "#" * len(own))
+    found = [i for i in (masked.find(word) for word in SIGNATURE_WORDS) if i >= 0]
+    if not found:
+        return _quote(flat)
+    at = min(found)
+    start = masked.rfind(": ", 0, at)
+    if start >= 0 and at - start < 24:  # a short clause ("no matching signatures"): keep the one before it too
+        start = masked.rfind(": ", 0, start)
+    start = start + 2 if start >= 0 else 0
+    denied = masked.find("denied the request")
+    head = flat[:denied + len("denied the request")] + " … " if 0 <= denied < start else ""
+    clause = flat[start:]
+    return f"“{head}{clause[:limit]}{'…' if len(clause) > limit else ''}”"
+
+
+def check_admission(cluster: VerifyCluster, t: VerifyTargets) -> Check:
+    """DoD gate 1: a dry-run create of a pod with an unsigned image must be refused for its signature."""
+    key, title = "admission", ADMISSION_TITLE
+    probe = f"dry-run create of pod {t.admission_probe_pod} ({t.admission_probe_image}) in {t.namespace}"
+    answer = cluster.admission_dry_run(namespace=t.namespace, pod=probe_pod(t))
+    message = answer.message
+    lowered = message.lower()
+    if answer.admitted:
+        return Check(key=key, title=title, status=CheckStatus.FAIL,
+                     detail=f"THE CLUSTER ACCEPTS UNSIGNED IMAGES: the {probe} was admitted ({answer.status}); "
+                            f"kubectl run test-unsigned --image={t.admission_probe_image} would start it",
+                     fix=f"kubectl apply -f {HARDENING}/01-kyverno-require-signed-images.yaml (both rules, Enforce) "
+                         "and check that Kyverno's webhooks are registered (kubectl get "
+                         "validatingwebhookconfigurations,mutatingwebhookconfigurations | grep kyverno)")
+    if "denied the request" not in lowered and any(word in lowered for word in ("dry run", "dryrun", "dry-run")):
+        return Check(key=key, title=title, status=CheckStatus.UNKNOWN,
+                     detail=f"the API server refused the dry run, so admission was not tested: {_quote(message)}")
+    if "failed calling webhook" in lowered or "failed to call webhook" in lowered or (
+            answer.status >= 500 and "denied the request" not in lowered):
+        return Check(key=key, title=title, status=CheckStatus.UNKNOWN,
+                     detail=f"the admission webhook could not be reached ({answer.status} {answer.reason}), "
+                            f"so the {probe} proves nothing: {_quote(message)}")
+    webhook_denied = "denied the request" in lowered or "admission webhook" in lowered
+    # The probe's own name ("test-unsigned") is in most refusals: it says nothing about the reason.
+    reasons = lowered.replace(t.admission_probe_pod.lower(), "").replace(t.admission_probe_image.lower(), "")
+    if webhook_denied and any(word in reasons for word in SIGNATURE_WORDS):
+        return Check(key=key, title=title, status=CheckStatus.PASS,
+                     detail=f"refused at admission ({answer.status}): {_signature_quote(message, t)}")
+    if answer.status in (401, 403) and not webhook_denied and "cannot create resource" in lowered:
+        return Check(key=key, title=title, status=CheckStatus.UNKNOWN,
+                     detail=f"no permission: Kubernetes refused the bot the dry-run create of pods ({answer.status}); "
+                            f"the Role in ops/bot/rbac.yaml grants it: {_quote(message)}")
+    if answer.status == 409:
+        return Check(key=key, title=title, status=CheckStatus.UNKNOWN,
+                     detail=f"a pod named {t.admission_probe_pod} already exists in {t.namespace}, so the dry run "
+                            f"stopped before an answer about the image: {_quote(message)}")
+    return Check(key=key, title=title, status=CheckStatus.UNKNOWN,
+                 detail=f"the {probe} was refused ({answer.status} {answer.reason}), but not for the image's "
+                        f"signature, so it does not show that unsigned images are refused: {_quote(message)}")
 
 
 def _pods_metric(metrics: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
@@ -381,6 +495,7 @@ def evaluate(ports: VerifyPorts, targets: VerifyTargets, *, now: datetime, reque
     c, t = ports.cluster, targets
     checks = [
         _guard("kyverno", "Kyverno policy present and enforcing", lambda: check_kyverno(c, t)),
+        _guard("admission", ADMISSION_TITLE, lambda: check_admission(c, t)),
         _guard("hpa", "HPA on the custom metric", lambda: check_hpa(c, t)),
         _guard("network_policy", "Default-deny NetworkPolicy", lambda: check_default_deny(c, t)),
         _guard("poi_job", "PoI attestation validator Job", lambda: check_poi_job(c, t)),

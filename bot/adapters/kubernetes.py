@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.core.settings import KubeAccessSettings
-from commands.cluster import ClusterError, ClusterErrorKind, DeploymentState, KubeObject
+from commands.cluster import AdmissionAnswer, ClusterError, ClusterErrorKind, DeploymentState, KubeObject
 
 if TYPE_CHECKING:  # the client is imported where a configuration or an adapter is built (see below)
     from kubernetes import client as k8s
@@ -407,6 +407,39 @@ class KubernetesCluster:
             return str(event.get("lastTimestamp") or event.get("eventTime") or meta.get("creationTimestamp") or "")
 
         return sorted(events, key=when)[-limit:]
+
+    # -- admission ------------------------------------------------------------------------------
+    @needs(("", "pods", "create"))
+    def dry_run_pod(self, *, namespace: str, pod: KubeObject) -> AdmissionAnswer:
+        """POST the pod with `dryRun=All` (always: this method cannot create anything) and return the answer.
+
+        Admission (mutating and validating webhooks) runs, storage does not. Any HTTP answer is
+        returned as it came (admitted, or the `kind: Status` error verbatim) for `commands.verify`
+        to judge; only an API server that cannot be asked raises ClusterError.
+        """
+        name = str((pod.get("metadata") or {}).get("name") or "")
+        what = f"dry-run create pod {name} in {namespace}"
+        try:
+            verb, url, header_params, payload, _ = self._api.param_serialize(
+                method="POST", resource_path=object_path(POD, namespace=namespace),
+                query_params=[("dryRun", "All"), ("fieldManager", FIELD_MANAGER)],
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body=pod, auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(verb, url, header_params=header_params, body=payload,
+                                          _request_timeout=self._timeout)
+            response.read()
+        except self._transport_errors as exc:
+            cause = getattr(exc, "reason", None) or exc
+            raise ClusterError(
+                f"The Kubernetes API server at {self._host} could not be reached to {what} ({type(cause).__name__}"
+                f"{': ' + str(cause)[:160] if str(cause) else ''}).", kind=ClusterErrorKind.UNREACHABLE,
+            ) from exc
+        status = int(response.status)
+        if 200 <= status < 300:
+            return AdmissionAnswer(admitted=True, status=status)
+        reason, message = _status_message(response.data or b"")
+        return AdmissionAnswer(admitted=False, status=status, reason=reason, message=message)
 
     # -- any supported kind -----------------------------------------------------------------------
     @needs(*_kind_triples(APPLY_KINDS, ("get", "patch", "create")))

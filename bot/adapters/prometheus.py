@@ -9,6 +9,12 @@ and their bad-event ratio over every burn window in that same single query, told
 
 The client's own retries are switched off: a retry with backoff would hold a scheduled evaluation
 for tens of seconds, and the next tick asks again anyway.
+
+Concurrency: the SLO watch calls `read` from up to `slo.max_concurrent_queries` threads at once.
+They share one `requests.Session` (its urllib3 connection pool is thread-safe, and the session
+carries no per-request state: no cookies, fixed headers and auth), whose pool holds as many
+connections as there are concurrent readers, so connections are reused tick after tick instead of
+being opened and discarded.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core.logs import redact_url
 from bot.core.settings import PrometheusSettings
 from commands.burn_rate import BurnRatePolicy
 from commands.slo import Paging, Reading, Series, SloDefinition
@@ -41,9 +48,11 @@ def _label(expression: str, window: str) -> str:
 
 
 class PrometheusSource:
-    def __init__(self, settings: PrometheusSettings, *, burn_policy: BurnRatePolicy | None = None) -> None:
+    def __init__(self, settings: PrometheusSettings, *, burn_policy: BurnRatePolicy | None = None,
+                 max_concurrent: int = 10) -> None:
         import requests  # lazy: requests and the Prometheus client cost ~100 ms; only the SLO watch pays it
         from prometheus_api_client import PrometheusConnect  # lazy: as above
+        from requests.adapters import HTTPAdapter  # lazy: as above
         from urllib3.util.retry import Retry  # lazy: comes with requests, as above
 
         self._settings = settings
@@ -64,13 +73,18 @@ class PrometheusSource:
             auth = (settings.basic_auth_user, password)
         session = requests.Session()
         session.verify = settings.ca_file or settings.verify_tls
+        no_retry = Retry(total=False, raise_on_status=False)
         self._client = PrometheusConnect(url=settings.url, headers=headers or None, auth=auth, session=session,
-                                         retry=Retry(total=False, raise_on_status=False),
-                                         timeout=settings.timeout_seconds)
+                                         retry=no_retry, timeout=settings.timeout_seconds)
+        # Replaces the client's adapter (same prefix): one pooled connection per concurrent reader.
+        pool = max(1, max_concurrent)
+        session.mount(settings.url, HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=no_retry))
+        self.max_concurrent = pool
 
     @property
     def url(self) -> str:
-        return self._settings.url
+        """The URL as shown in reasons, logs and replies: a password in it is `***`."""
+        return redact_url(self._settings.url)
 
     def query_for(self, slo: SloDefinition, *, window: str) -> str:
         """The single expression sent for this SLO."""

@@ -4,16 +4,23 @@ What flows through: rendered messages out to `chat.postMessage` / `chat.update` 
 user-group members in from `usergroups.users.list`. The client retries on HTTP 429 after
 Retry-After (slack_sdk's retry handler); the poster also keeps to about one message per second
 per channel, Slack's posting budget.
+
+`SlackPoster` is also the outbox's transport (`bot/core/outbox.py`): `send` delivers one persisted
+row and sorts Slack's failures into transient (HTTP 5xx, timeouts, unreachable, rate limit
+exhausted: retried later) and permanent (channel not found, not in channel, …: failed, audited,
+told); `notify` tells the requester through the command's `response_url`, else by DM.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core.delivery import Postable
+from bot.core.outbox import Outgoing, PermanentDeliveryError, Requester, TransientDeliveryError
 from bot.core.rendering import Renderers
 
 if TYPE_CHECKING:  # slack_sdk is imported where the client is built (build_web_client)
@@ -72,19 +79,22 @@ class SlackPoster:
         return chosen
 
     def post(self, result: Postable, *, channel: str | None = None, thread_ts: str | None = None) -> str | None:
-        target = self._channel(channel)
-        self._pacer.wait(target)
-        response = self._client.chat_postMessage(
-            channel=target, text=self._renderers.fallback(result), blocks=self._renderers.blocks(result),
-            thread_ts=thread_ts,
-        )
+        return self.post_rendered(self._channel(channel), text=self._renderers.fallback(result),
+                                  blocks=self._renderers.blocks(result), thread_ts=thread_ts)
+
+    def post_rendered(self, channel: str, *, text: str, blocks: list[dict[str, Any]],
+                      thread_ts: str | None = None) -> str | None:
+        self._pacer.wait(channel)
+        response = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
         return response.get("ts")
 
     def update(self, ts: str, result: Postable, *, channel: str | None = None) -> None:
-        target = self._channel(channel)
-        self._pacer.wait(target)
-        self._client.chat_update(channel=target, ts=ts, text=self._renderers.fallback(result),
-                                 blocks=self._renderers.blocks(result))
+        self.update_rendered(self._channel(channel), ts, text=self._renderers.fallback(result),
+                             blocks=self._renderers.blocks(result))
+
+    def update_rendered(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> None:
+        self._pacer.wait(channel)
+        self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
     def upload_png(self, png: bytes, *, filename: str, title: str, channel: str | None = None,
                    thread_ts: str | None = None) -> str | None:
@@ -95,6 +105,84 @@ class SlackPoster:
         )
         files = response.get("files") or [{}]
         return files[0].get("id")
+
+    def upload_file(self, data: bytes, *, filename: str, title: str, channel: str | None = None,
+                    thread_ts: str | None = None) -> str | None:
+        """Any file (the evidence archive), through files.getUploadURLExternal / completeUploadExternal."""
+        target = self._channel(channel)
+        self._pacer.wait(target)
+        response = self._client.files_upload_v2(
+            content=data, filename=filename, title=title, channel=target, thread_ts=thread_ts
+        )
+        files = response.get("files") or [{}]
+        return files[0].get("id")
+
+
+# Slack errors worth another try later; every other `ok: false` is permanent for that message.
+# (`internal_error` is not here: Slack says the operation may have partly succeeded, so a blind retry
+# could post twice; the row fails, is audited, and a caller that retries — the SLO watch — does.)
+TRANSIENT_ERRORS = frozenset({"ratelimited", "service_unavailable", "request_timeout", "fatal_error"})
+
+
+def classify(exc: Exception) -> Exception:
+    """A Web API failure as the outbox sees it: `TransientDeliveryError` or `PermanentDeliveryError`."""
+    from slack_sdk.errors import SlackApiError  # lazy: as build_web_client
+
+    if isinstance(exc, SlackApiError):
+        status = int(getattr(exc.response, "status_code", 0) or 0)
+        data: Any = getattr(exc.response, "data", None)
+        error = str(data.get("error") if isinstance(data, dict) else "") or f"HTTP {status}"
+        if status >= 500 or status == 429 or error in TRANSIENT_ERRORS:
+            return TransientDeliveryError(f"Slack answered {error}" + (f" (HTTP {status})" if status != 200 else ""))
+        return PermanentDeliveryError(f"Slack answered {error}")
+    # Timeouts, refused connections, DNS: Slack was not reached (or did not answer in time).
+    return TransientDeliveryError(f"Slack did not answer: {type(exc).__name__}: {exc}")
+
+
+class SlackTransport:
+    """The outbox's way out: one persisted row to the Web API, failures classified."""
+
+    def __init__(self, poster: SlackPoster, client: WebClient) -> None:
+        self._poster = poster
+        self._client = client
+
+    def send(self, message: Outgoing) -> str | None:
+        payload = message.payload
+        try:
+            if message.kind == "post":
+                return self._poster.post_rendered(message.channel, text=payload["text"], blocks=payload["blocks"],
+                                                  thread_ts=message.thread_ts)
+            if message.kind == "update":
+                self._poster.update_rendered(message.channel, str(message.ts), text=payload["text"],
+                                             blocks=payload["blocks"])
+                return message.ts
+            if message.kind == "upload":
+                return self._poster.upload_png(base64.b64decode(payload["png"]), filename=payload["filename"],
+                                               title=payload["title"], channel=message.channel,
+                                               thread_ts=message.thread_ts)
+        except Exception as exc:
+            raise classify(exc) from exc
+        raise PermanentDeliveryError(f"unknown outbox message kind {message.kind!r}")
+
+    def notify(self, requester: Requester, text: str) -> bool:
+        if requester.response_url:
+            from slack_sdk.webhook import WebhookClient  # lazy: as build_web_client
+
+            try:
+                answer = WebhookClient(requester.response_url, timeout=10).send(
+                    text=text, response_type="ephemeral", replace_original=False)
+                if answer.status_code == 200:
+                    return True
+                log.warning("response_url answered HTTP %s; trying a DM", answer.status_code)
+            except Exception as exc:
+                log.warning("could not answer on response_url (%s); trying a DM", exc)
+        if requester.user_id:
+            try:
+                self._client.chat_postMessage(channel=requester.user_id, text=text)
+                return True
+            except Exception as exc:
+                log.warning("could not DM %s: %s", requester.user_id, exc)
+        return False
 
 
 class SlackGroupDirectory:

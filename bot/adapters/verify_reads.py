@@ -6,7 +6,8 @@ the health endpoint's HTTP status and the bot's canary history, each converted t
 for the channel, so the check shows ❔ with the reason.
 
 The Kubernetes reads reuse the cluster adapter (`bot/adapters/kubernetes.py`) for what it already
-reads (HPA, NetworkPolicy, pods). The two reads it lacks — the Kyverno ClusterPolicy and the PoI
+reads (HPA, NetworkPolicy, pods) and for the admission test (a dry-run create of the checklist's
+unsigned probe pod: admission runs, nothing is stored). The two reads it lacks — the Kyverno ClusterPolicy and the PoI
 Job — are made here with the official client over the same configuration; `PERMISSIONS` lists
 them so that the bot's Role in `ops/bot/rbac.yaml` grants them (tests/ops/test_rbac_matches_adapter.py).
 Adapters are built lazily, inside each call, so a missing kubeconfig is one ❔ per check, not a crash.
@@ -19,8 +20,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.kubernetes import Triple
+from bot.core.logs import redact_url
 from bot.core.settings import PrometheusSettings
-from commands.cluster import Cluster, ClusterError, ClusterErrorKind, KubeObject
+from commands.cluster import AdmissionAnswer, Cluster, ClusterError, ClusterErrorKind, KubeObject
 from commands.verify import ScrapeTarget, Unavailable
 
 if TYPE_CHECKING:  # the Kubernetes client and requests are imported where they are used (below)
@@ -32,7 +34,8 @@ KYVERNO_POLICY: Triple = ("kyverno.io", "clusterpolicies", "get")
 JOB: Triple = ("batch", "jobs", "get")
 PERMISSIONS: frozenset[Triple] = frozenset({KYVERNO_POLICY, JOB})
 # What the reads below ask of the cluster adapter (already in its own table; listed for the RBAC test).
-CLUSTER_ADAPTER_CALLS = ("read_object", "list_pods")
+# `dry_run_pod` is the admission test (DoD gate 1): a POST with dryRun=All, which needs `create` on pods.
+CLUSTER_ADAPTER_CALLS = ("read_object", "list_pods", "dry_run_pod")
 
 
 def _cluster_error(exc: k8s.ApiException, *, what: str) -> ClusterError:
@@ -109,6 +112,9 @@ class KubeVerifyReads:
     def pods(self, *, namespace: str, selector: str) -> list[KubeObject]:
         return self._cluster_factory().list_pods(namespace=namespace, selector=selector)
 
+    def admission_dry_run(self, *, namespace: str, pod: KubeObject) -> AdmissionAnswer:
+        return self._cluster_factory().dry_run_pod(namespace=namespace, pod=pod)
+
 
 class PrometheusTargets:
     """`commands.verify.TargetSource`: GET /api/v1/targets?state=active on the configured Prometheus."""
@@ -118,7 +124,7 @@ class PrometheusTargets:
 
     @property
     def where(self) -> str:
-        return self._settings.url
+        return redact_url(self._settings.url)  # shown in the checklist: a password in the URL is `***`
 
     def _session(self) -> requests.Session:
         import requests  # lazy: ~100 ms; only a check that asks over HTTP pays it

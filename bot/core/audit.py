@@ -5,14 +5,21 @@ outcome=…)` after it acts (or is refused); `latest(runtime, n)` reads the newe
 `/bizra audit` and for incident bundles. Rows live in the `audit_log` table of the SQLite store,
 so they survive restarts and are shared by replicas on the same volume. `before`/`after` accept
 text or any JSON-serialisable value (stored as JSON text), so a change can be shown exactly.
+
+Retention: the log is kept forever unless the operator asks otherwise; `prune(runtime, before=…,
+export_dir=…)` deletes entries older than a time, in batches by the `at` index, and with an export
+directory first appends them (JSON lines, fsynced) to `audit-<UTC time>.jsonl` there, so nothing is
+deleted that was not written out. Reads with `since` (incident bundles) go through the same index.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -112,7 +119,48 @@ def latest(runtime: Runtime, n: int = 20, *, action_prefix: str | None = None,
         params.append(since.astimezone(UTC).isoformat())
     if clauses:
         query += " WHERE " + " AND ".join(clauses)
-    query += " ORDER BY id DESC LIMIT ?"
+    # With `since`, newest first by the time index (its entries are ordered by (at, id)), so an
+    # incident bundle reads only the rows of its window however long the log has grown.
+    query += " ORDER BY at DESC, id DESC LIMIT ?" if since is not None else " ORDER BY id DESC LIMIT ?"
     params.append(max(0, n))
     rows = db.connect().execute(query, params).fetchall()
     return [AuditEntry(**dict(row)) for row in rows]
+
+
+class PruneResult(BaseModel):
+    deleted: int = 0
+    exported_to: str | None = None
+
+
+def prune(runtime: Runtime, *, before: datetime, export_dir: Path | None = None,
+          batch_rows: int = 10_000) -> PruneResult:
+    """Delete entries older than `before`, oldest first in batches; with `export_dir`, each batch is
+    appended to one JSON-lines file there (and fsynced) before it is deleted."""
+    db = runtime.store.get()
+    db.ensure_schema(_DDL)
+    cutoff = before.astimezone(UTC).isoformat()
+    target: Path | None = None
+    if export_dir is not None:
+        export_dir.mkdir(parents=True, exist_ok=True)
+        target = export_dir / f"audit-{runtime.clock.now().astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}.jsonl"
+    deleted = 0
+    while True:
+        with db.transaction() as connection:
+            rows = connection.execute("SELECT * FROM audit_log WHERE at < ? ORDER BY at, id LIMIT ?",
+                                      (cutoff, max(1, batch_rows))).fetchall()
+            if not rows:
+                break
+            if target is not None:
+                with target.open("a", encoding="utf-8") as out:
+                    for row in rows:
+                        out.write(json.dumps(dict(row), sort_keys=True) + "\n")
+                    out.flush()
+                    os.fsync(out.fileno())
+            connection.executemany("DELETE FROM audit_log WHERE id = ?", [(row["id"],) for row in rows])
+        deleted += len(rows)
+        if len(rows) < batch_rows:
+            break
+    if deleted:
+        log.info("audit retention: %d entries before %s deleted%s", deleted, cutoff,
+                 f", exported to {target}" if target else "")
+    return PruneResult(deleted=deleted, exported_to=str(target) if target is not None and deleted else None)

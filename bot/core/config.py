@@ -27,8 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from bot.core.settings import KubeAccessSettings, SlackSettings, StoreSettings
 from bot.features.access.settings import AccessSettings
 from bot.features.canary.settings import CanarySettings
+from bot.features.evidence.settings import EvidenceSettings
 from bot.features.gates.settings import GatesSettings
 from bot.features.rollback.settings import RollbackSettings
+from bot.features.signoff.settings import SignoffSettings
 from bot.features.slo.settings import SloSettings
 from bot.features.verify.settings import VerifySettings
 
@@ -85,6 +87,8 @@ class BizraConfig(BaseModel):
     access: AccessSettings = Field(default_factory=AccessSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
+    signoff: SignoffSettings = Field(default_factory=SignoffSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
 
 
 class _SecretFields(BaseModel):
@@ -145,12 +149,74 @@ class ConfigError(Exception):
     """A config problem, worded for the person who has to fix the file."""
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    lines = [f"Invalid configuration in {source}:"]
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _printable(text: str) -> str:
+    """A field name or file name as typed, on one line (a key may hold a newline)."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
+def _describe(error: ValidationError, source: str, *, document: str | None = None) -> str:
+    """One line per problem: the field, where it is in the file (line, column), and what is wrong.
+
+    Only pydantic's message is shown, never the value (`input`), which may be a pasted token.
+    """
+    lines = [f"Invalid configuration in {_printable(source)}:"]
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {field}: {item['msg']}")
+        field = _printable(".".join(str(part) for part in item["loc"])) or "(top level)"
+        where = _position(document, item["loc"]) if document is not None else None
+        lines.append(f"  {field}{f' ({where})' if where else ''}: {_printable(item['msg'])}")
     return "\n".join(lines)
+
+
+def _position(document: str, loc: tuple[int | str, ...]) -> str | None:
+    """`line L, column C` of the field at `loc` in the YAML text (the nearest enclosing one found)."""
+    import yaml  # lazy: loaded already by load_config
+
+    try:
+        node = yaml.compose(document, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    mark = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            entry = next(((key, value) for key, value in node.value if getattr(key, "value", None) == str(part)), None)
+            if entry is None:
+                break
+            mark, node = entry[0].start_mark, entry[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            mark = node.start_mark
+        else:
+            break
+    return None if mark is None else f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _yaml_problem(path: Path, exc: Exception) -> str:
+    """Where the YAML is broken and what the parser expected, without the line's content.
+
+    PyYAML's own message quotes the offending line, which may hold a token pasted into the file;
+    quoted fragments of the problem longer than a character or an escape (a tag, a scalar) are left out too.
+    """
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or "it cannot be parsed"
+    if isinstance(getattr(exc, "position", None), int):  # yaml.ReaderError: a character YAML does not allow
+        where = f" at character {exc.position + 1}"  # type: ignore[attr-defined]
+        character = getattr(exc, "character", None)
+        problem = (f"character #x{character:04x} is not allowed in YAML" if isinstance(character, int)
+                   else "it holds bytes YAML cannot read")
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context:
+        started = f" that starts at line {context_mark.line + 1}, column {context_mark.column + 1}" if (
+            context_mark is not None and context_mark is not mark) else ""
+        problem = f"{problem} ({context}{started})"
+    problem = _QUOTED.sub(lambda q: q.group() if len(q.group(1)) <= 2 or q.group(1).startswith("<") else "'…'",
+                          problem)
+    return f"Config file {_printable(str(path))} is not valid YAML{where}: {_printable(problem)}."
 
 
 def config_path_from(argument: str | None) -> Path | None:
@@ -166,25 +232,29 @@ def load_config(path: Path | None) -> BizraConfig:
     import yaml  # lazy: ~15 ms; only a config file pays it (the built-in defaults need no parser)
 
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(document)
     except FileNotFoundError as exc:
-        raise ConfigError(f"Config file {path} does not exist.") from exc
+        raise ConfigError(f"Config file {_printable(str(path))} does not exist.") from exc
     except OSError as exc:
-        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}.") from exc
+        raise ConfigError(f"Config file {_printable(str(path))} cannot be read: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {_printable(str(path))} is not UTF-8 text (byte {exc.start}).") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(_yaml_problem(path, exc)) from None  # the parser's text quotes the line
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"Config file {path} must hold a mapping of sections, not {type(raw).__name__}.")
+        raise ConfigError(f"Config file {_printable(str(path))} must hold a mapping of sections, "
+                          f"not {type(raw).__name__}.")
     try:
         return BizraConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(path))) from exc
+        raise ConfigError(_describe(exc, str(path), document=document)) from None  # its text shows the values
 
 
 def load_secrets() -> Secrets:
     try:
         return _secrets_class()()
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, "the environment")) from exc
+        raise ConfigError(_describe(exc, "the environment")) from None  # its text shows the values

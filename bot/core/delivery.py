@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Protocol, TextIO, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -31,6 +31,24 @@ class Poster(Protocol):
                    thread_ts: str | None = None) -> str | None:
         """Share a chart; returns where it went (a file ID, or a path on the console)."""
         ...
+
+
+@runtime_checkable
+class FileUploader(Protocol):
+    """A poster that shares any file (an evidence archive), not only charts: Slack (`files_upload_v2`)
+    and the console. A poster without it (the outbox) is given the bytes through `upload_png`, which
+    uploads whatever bytes it gets under the file name it is given."""
+
+    def upload_file(self, data: bytes, *, filename: str, title: str, channel: str | None = None,
+                    thread_ts: str | None = None) -> str | None: ...
+
+
+def upload_file(poster: Poster, data: bytes, *, filename: str, title: str, channel: str | None = None,
+                thread_ts: str | None = None) -> str | None:
+    """Share a file through `poster`: its own `upload_file` when it has one, else its `upload_png`."""
+    if isinstance(poster, FileUploader):
+        return poster.upload_file(data, filename=filename, title=title, channel=channel, thread_ts=thread_ts)
+    return poster.upload_png(data, filename=filename, title=title, channel=channel, thread_ts=thread_ts)
 
 
 class ConsolePoster:
@@ -64,4 +82,12 @@ class ConsolePoster:
         path = self._charts / filename
         path.write_bytes(png)
         print(f"{title}: chart written to {path}", file=self._stream, flush=True)
+        return str(path)
+
+    def upload_file(self, data: bytes, *, filename: str, title: str, channel: str | None = None,
+                    thread_ts: str | None = None) -> str | None:
+        self._charts.mkdir(parents=True, exist_ok=True)
+        path = self._charts / filename
+        path.write_bytes(data)
+        print(f"{title}: written to {path}", file=self._stream, flush=True)
         return str(path)

@@ -24,6 +24,7 @@ from bot.core.delivery import Poster
 from bot.core.invocation import ActionInvocation, Invocation, Reply, UsageError
 from bot.core.rendering import Renderers
 from bot.core.store import Database
+from bot.core.work import Work
 from commands.breach import Alert, BreachEvent
 from commands.cluster import Cluster
 from commands.ports import Clock, SystemClock
@@ -178,6 +179,7 @@ class Runtime:
     slack: Provided[WebClient] = field(default_factory=lambda: Provided("Slack Web API client"))
     groups: Provided[GroupDirectory] = field(default_factory=lambda: Provided("user-group directory"))
     verify_reads: Provided[VerifyCluster] = field(default_factory=lambda: Provided("verify reads"))
+    work: Provided[Work] = field(default_factory=lambda: Provided("work executors"))
 
     def dispatch(self, invocation: Invocation) -> Reply:
         """Run a parsed invocation; usage problems become an ephemeral answer, never an exception."""

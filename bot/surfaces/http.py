@@ -1,45 +1,153 @@
 """HTTP mode: Slack's requests at /slack/events, liveness at /healthz, the bot's metrics at /metrics.
 
-Bolt's own `App.start()` always binds 0.0.0.0; this small WSGI front binds the configured host
-(127.0.0.1 in tests) and serves requests on threads so a slow lazy listener never blocks an ack.
+Served by waitress (a maintained production WSGI server) on the configured host (127.0.0.1 in
+tests), never Bolt's own `App.start()`, which always binds 0.0.0.0. Waitress reads requests with
+non-blocking I/O and hands only complete ones to its bounded thread pool, so a connection that
+sends headers and no body holds no thread; it is closed after `idle_timeout`. Bodies over
+`max_body` (Slack's are a few KB) are refused with 413 before they are read, and at most
+`connection_limit` connections are open at once.
+
+Before Bolt sees a request, `/slack/events` answers bad input itself: a timestamp that is not a
+number is 401 (like any bad signature), a body that is not UTF-8 or whose interaction `payload` is
+not a JSON object is 400 — a clear answer, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import logging
 import threading
+import urllib.parse
+import weakref
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress import wasyncore  # type: ignore[import-untyped]
+from waitress.server import create_server  # type: ignore[import-untyped]
+
+from bot.core.store import StoreHealth, StoreState
+
+log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 
+MAX_BODY_BYTES = 1024 * 1024  # Slack's bodies are small; a click's payload is tens of KB at most
+MAX_HEADER_BYTES = 32 * 1024
+CONNECTION_LIMIT = 1000
+IDLE_TIMEOUT_SECONDS = 30
+HTTP_THREADS = 16
+_NESTED_OBJECTS = ("user", "team", "channel", "container", "message", "enterprise", "view", "state")
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default listen backlog is 5: a burst of Slack requests would be reset.
-    request_queue_size = 128
+
+def _answer(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+    return [text.encode() + b"\n"]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # request lines would carry response_url tokens; the app logs what matters
+def _bad_input(environ: dict[str, Any], raw: bytes) -> tuple[str, str] | None:
+    """Why this /slack/events request cannot be handed to Bolt (status, text), or None when it can."""
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    if timestamp is not None and not timestamp.strip().isdigit():
+        return "401 Unauthorized", "invalid X-Slack-Request-Timestamp: not a number of seconds"
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "400 Bad Request", "the body is not UTF-8"
+    if body.startswith("{"):
+        try:
+            parsed: Any = json.loads(body)
+        except ValueError:
+            return "400 Bad Request", "the JSON body could not be parsed"
+        return None if isinstance(parsed, dict) else ("400 Bad Request", "the JSON body is not an object")
+    if "payload" not in body:
+        return None
+    payloads = urllib.parse.parse_qs(body).get("payload")
+    if not payloads:
+        return None
+    try:
+        payload: Any = json.loads(payloads[0])
+    except ValueError:
+        return "400 Bad Request", "the interaction payload is not valid JSON"
+    if not isinstance(payload, dict):
+        return "400 Bad Request", "the interaction payload is not a JSON object"
+    wrong = [key for key in _NESTED_OBJECTS if key in payload and not isinstance(payload[key], dict | None)]
+    if wrong or ("actions" in payload and not isinstance(payload["actions"], list)):
+        return "400 Bad Request", f"the interaction payload is malformed ({', '.join(wrong) or 'actions'})"
+    return None
+
+
+def _slack_events(slack: SlackRequestHandler) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    def handle(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _answer(start_response, "400 Bad Request", "invalid Content-Length")
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        problem = _bad_input(environ, raw)
+        if problem is not None:
+            return _answer(start_response, *problem)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        return slack(environ, start_response)
+
+    return handle
+
+
+# -- /healthz and /readyz: liveness (the process serves) and readiness (its store is usable) ------------
+
+StoreProbe = Callable[[], StoreHealth]
+_STORE_PROBES: weakref.WeakKeyDictionary[App, StoreProbe] = weakref.WeakKeyDictionary()
+
+
+def watch_store(app: App, probe: StoreProbe) -> None:
+    """Let /healthz and /readyz of this app report the store `probe()` describes (`build_app` calls it)."""
+    _STORE_PROBES[app] = probe
+
+
+def _store_state(app: App) -> StoreHealth | None:
+    probe = _STORE_PROBES.get(app)
+    if probe is None:
+        return None
+    try:
+        return probe()
+    except Exception as exc:  # a probe must answer, never raise into the server
+        return StoreHealth(StoreState.UNREADABLE, "?", f"{type(exc).__name__}: {exc}")
+
+
+def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
+    start_response(status, [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+    return [json.dumps(body, sort_keys=True).encode() + b"\n"]
+
+
+def _healthz(app: App, start_response: StartResponse) -> list[bytes]:
+    """Liveness: 200 while the process serves (restarting would not mend a store); names the store's state."""
+    store = _store_state(app)
+    return _json(start_response, "200 OK", {"status": "ok", "store": store.as_dict() if store else None})
+
+
+def _readyz(app: App, start_response: StartResponse) -> list[bytes]:
+    """Readiness: 503 while the store is unusable (empty, truncated, corrupt, gone), so no traffic comes."""
+    store = _store_state(app)
+    ready = store is None or store.usable
+    return _json(start_response, "200 OK" if ready else "503 Service Unavailable",
+                 {"ready": ready, "store": store.as_dict() if store else None})
 
 
 def wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    slack = SlackRequestHandler(app)
+    slack = _slack_events(SlackRequestHandler(app))
 
     def route(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz" and method in ("GET", "HEAD"):
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok\n"]
+            return _healthz(app, start_response)
+        if path == "/readyz" and method in ("GET", "HEAD"):
+            return _readyz(app, start_response)
         if path == "/metrics" and method == "GET":
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [generate_latest()]
@@ -54,24 +162,62 @@ def wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[byt
 class HttpServer:
     """A running server; `port` is the bound port (useful with port 0)."""
 
-    def __init__(self, app: App, *, host: str, port: int) -> None:
-        self._server = make_server(
-            host, port, wsgi_app(app), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+    def __init__(self, app: App, *, host: str, port: int, idle_timeout: int = IDLE_TIMEOUT_SECONDS,
+                 max_body: int = MAX_BODY_BYTES, connection_limit: int = CONNECTION_LIMIT,
+                 threads: int = HTTP_THREADS) -> None:
+        self._server = create_server(
+            wsgi_app(app), host=host, port=port, threads=threads, connection_limit=connection_limit,
+            channel_timeout=idle_timeout, cleanup_interval=max(1, idle_timeout // 2),
+            max_request_body_size=max_body, max_request_header_size=MAX_HEADER_BYTES,
+            asyncore_use_poll=True,  # select() cannot watch more than 1024 descriptors
+            asyncore_loop_timeout=1, backlog=1024, ident="bizra", expose_tracebacks=False,
+            clear_untrusted_proxy_headers=True,
         )
         self._thread: threading.Thread | None = None
+        self._serving = threading.Event()
+        self._stopped = False
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._server.effective_port)
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        self._serving.set()
+        try:
+            self._server.run()
+        finally:
+            self._serving.clear()
 
     def start_background(self) -> HttpServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="bizra-http", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, name="bizra-http", daemon=True)
         self._thread.start()
+        self._serving.wait(5)
         return self
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def _close_all(self) -> None:
+        for channel in list(self._server._map.values()):
+            with contextlib.suppress(OSError):
+                channel.close()
+
+    def _in_loop(self, thunk: Callable[[], object]) -> None:
+        """Run `thunk` inside the serving loop's thread (the trigger runs thunks there), or here when
+        the loop is gone."""
+        if self._serving.is_set():
+            try:
+                self._server.trigger.pull_trigger(thunk)
+                return
+            except OSError:  # the trigger was closed: the loop has ended
+                pass
+        with contextlib.suppress(OSError):
+            thunk()
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Stop taking connections, let requests being answered finish (within `timeout`), close the rest."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._in_loop(lambda: wasyncore.dispatcher.close(self._server))  # accept no more
+        self._server.task_dispatcher.shutdown(cancel_pending=False, timeout=timeout)
+        self._in_loop(self._close_all)
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -2,14 +2,19 @@
 
 Each job only reads the runtime's clock and calls its body with that time, so every decision is
 tested by calling the body directly with explicit times; this module is the thin timer. One run
-of a job at a time (`max_instances=1`, missed runs coalesced): a slow Prometheus never stacks
-evaluations, and persisted state makes a skipped run harmless.
+of a job at a time (a per-job lock, `max_instances=1`, missed runs coalesced): a slow Prometheus
+never stacks evaluations, and persisted state makes a skipped run harmless.
+
+Wake-ups: a body may return a `datetime` (on the runtime's clock) to be run again then, when that
+comes before its next interval run — the SLO watch asks for its sustain boundary this way, so a
+page does not wait for the next interval tick. Only the earliest requested wake-up is kept.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -18,11 +23,47 @@ from bot.core.runtime import Job, Runtime
 log = logging.getLogger(__name__)
 
 
+class _Runner:
+    """One job on one scheduler: runs its body (never twice at once) and books the wake-up it asks for."""
+
+    def __init__(self, runtime: Runtime, job: Job, scheduler: BackgroundScheduler | None) -> None:
+        self.runtime, self.job, self.scheduler = runtime, job, scheduler
+        self._lock = threading.Lock()
+
+    @property
+    def wake_id(self) -> str:
+        return f"{self.job.name}@wake"
+
+    def __call__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            log.info("background job %s is still running; this run is skipped", self.job.name)
+            return
+        try:
+            result = self.job.body(self.runtime, self.runtime.clock.now())
+        except Exception:  # one failed run must not stop the schedule
+            log.exception("background job %s failed", self.job.name)
+            return
+        finally:
+            self._lock.release()
+        if isinstance(result, datetime) and self.scheduler is not None:
+            self.wake_at(result)
+
+    def wake_at(self, when: datetime) -> None:
+        """Run again at `when` (runtime clock) unless the interval run, or an earlier wake-up, comes first."""
+        assert self.scheduler is not None
+        delay = max(0.0, (when - self.runtime.clock.now()).total_seconds())
+        run_at = datetime.now(UTC) + timedelta(seconds=delay)
+        for other in (self.scheduler.get_job(self.job.name), self.scheduler.get_job(self.wake_id)):
+            if other is not None and other.next_run_time is not None and other.next_run_time <= run_at:
+                return
+        self.scheduler.add_job(self, "date", run_date=run_at, id=self.wake_id, replace_existing=True,
+                               misfire_grace_time=None)
+        log.debug("background job %s wakes at %s", self.job.name, run_at.isoformat())
+
+
 def tick(runtime: Runtime, job: Job) -> None:
-    try:
-        job.body(runtime, runtime.clock.now())
-    except Exception:  # one failed run must not stop the schedule
-        log.exception("background job %s failed", job.name)
+    """Run a job's body once with the clock's time (a failure is logged, never raised)."""
+    _Runner(runtime, job, None)()
 
 
 def start_scheduler(runtime: Runtime) -> BackgroundScheduler | None:
@@ -39,8 +80,9 @@ def start_scheduler(runtime: Runtime) -> BackgroundScheduler | None:
     scheduler = BackgroundScheduler(timezone=UTC)
     for job in jobs:
         seconds = job.interval(config)
-        scheduler.add_job(tick, "interval", args=[runtime, job], seconds=seconds, next_run_time=datetime.now(UTC),
-                          id=job.name, max_instances=1, coalesce=True, misfire_grace_time=max(1, int(seconds)))
+        scheduler.add_job(_Runner(runtime, job, scheduler), "interval", seconds=seconds,
+                          next_run_time=datetime.now(UTC), id=job.name, max_instances=1, coalesce=True,
+                          misfire_grace_time=max(1, int(seconds)))
         log.info("background job %s every %g s", job.name, seconds)
     scheduler.start()
     return scheduler

@@ -1,32 +1,143 @@
 """The Bolt app: `/bizra` and button clicks, acknowledged within Slack's 3 seconds.
 
 Bolt verifies the request signature and timestamp before any listener runs. The ack answers at
-once (usage errors and `help` are answered in the ack itself); everything slow runs in a lazy
-listener afterwards and answers through the request's `response_url`.
+once (usage errors and `help` are answered in the ack itself); everything slow is handed to the
+runtime's bounded executors (`runtime.work`, bot/core/work.py) and answers through the request's
+`response_url` afterwards. The ack listeners run on their own pool, which slow work never holds;
+when the executors are full the ack says "busy, try again" instead of leaving the user in silence.
+
+Authorization makes no Web API call (no `auth.test` per request): a slow or rate-limiting Slack
+API cannot delay an ack. A request whose body was already seen in the last minutes (the store's
+`slack_seen_requests`) is not run again: a Slack retry is answered 200, a replay is refused 409.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
 
+from bot.core.audit import AuditOutcome, record
 from bot.core.invocation import ActionInvocation, Invocation, Reply, UsageError, parse
+from bot.core.outbox import requested_by
 from bot.core.rendering import Renderers
 from bot.core.runtime import Runtime
 from bot.core.telemetry import COMMANDS
+from bot.core.work import Busy, Lane
+from bot.surfaces.http import watch_store
 
 log = logging.getLogger(__name__)
+
+
+ACK_WORKERS = 4  # Bolt's listener pool: only "busy" answers to clicks run here; slow work is in runtime.work
+SECTION_LIMIT = 3000  # Slack refuses a section whose text is longer
+TEXT_LIMIT = 39000  # and a message text over 40,000
+REPLAY_WINDOW_SECONDS = 6 * 60  # Bolt accepts a signature for 5 minutes; remember bodies a little longer
+BUSY = ":hourglass: The bot is busy with other work right now; `{what}` was not started. Try again in a minute."
+_SEEN_DDL = """CREATE TABLE IF NOT EXISTS slack_seen_requests (
+    digest TEXT PRIMARY KEY,   -- sha256 of the signed body (slash commands and clicks carry unique ids)
+    signature TEXT NOT NULL,   -- X-Slack-Signature as first received
+    seen_at REAL NOT NULL      -- unix time; rows older than the replay window are purged
+)"""
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _within_limits(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Clip section and context texts to Slack's limits, so a reply repeating long user input still arrives."""
+    for block in blocks:
+        text = block.get("text")
+        if isinstance(text, dict) and isinstance(text.get("text"), str):
+            text["text"] = _clip(text["text"], SECTION_LIMIT)
+        for field in block.get("fields") or []:
+            if isinstance(field, dict) and isinstance(field.get("text"), str):
+                field["text"] = _clip(field["text"], 2000)
+        for element in block.get("elements") or []:
+            if isinstance(element, dict) and element.get("type") in ("mrkdwn", "plain_text"):
+                element["text"] = _clip(str(element.get("text", "")), SECTION_LIMIT)
+    return blocks
 
 
 def reply_payload(reply: Reply, renderers: Renderers) -> dict[str, Any]:
     return {
         "response_type": "ephemeral" if reply.ephemeral else "in_channel",
-        "text": renderers.fallback(reply.result),
-        "blocks": renderers.blocks(reply.result),
+        # The fallback is plain text (the console's words) that Slack shows in notifications: no
+        # broadcast (`<!channel>`, `<!here>`) can come from user text echoed in it.
+        "text": _clip(renderers.fallback(reply.result).replace("<!", "&lt;!"), TEXT_LIMIT),
+        "blocks": _within_limits(renderers.blocks(reply.result)),
     }
+
+
+def _lane_for_command(invocation: Invocation) -> Lane:
+    # Confirming a rollback follows the rollout for up to minutes: it gets the long lane.
+    if invocation.subcommand == "rollback" and invocation.args[:1] and invocation.args[0].lower() == "confirm":
+        return "long"
+    return "slow"
+
+
+def _lane_for_action(action_id: str) -> Lane:
+    return "long" if action_id.startswith("rollback.confirm") else "slow"
+
+
+def _header(req: BoltRequest, name: str) -> str:
+    values = req.headers.get(name.lower()) or []
+    return str(values[0]) if values else ""
+
+
+def seen_before(runtime: Runtime, *, body: str, signature: str, lock: threading.Lock,
+                now: float | None = None) -> bool:
+    """Remember this signed body; True when it was already seen within the replay window.
+
+    `lock` lines this process's request threads up before SQLite's write lock: waiting on it costs
+    microseconds, where SQLite's busy handler would sleep whole milliseconds per retry."""
+    at = time.time() if now is None else now
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    db = runtime.store.get()
+    db.ensure_schema(_SEEN_DDL)
+    with lock, db.transaction() as connection:
+        connection.execute("DELETE FROM slack_seen_requests WHERE seen_at < ?", (at - REPLAY_WINDOW_SECONDS,))
+        inserted = connection.execute(
+            "INSERT OR IGNORE INTO slack_seen_requests (digest, signature, seen_at) VALUES (?, ?, ?)",
+            (digest, signature, at),
+        ).rowcount
+    return inserted == 0
+
+
+def _replay_guard(runtime: Runtime) -> Callable[..., BoltResponse]:
+    """Bolt middleware, after the signature check: a body seen before does not run again."""
+
+    lock = threading.Lock()
+
+    def guard(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
+        if req.mode != "http":
+            return next()
+        signature = _header(req, "X-Slack-Signature")
+        try:
+            seen = seen_before(runtime, body=req.raw_body, signature=signature, lock=lock)
+        except Exception:  # the store is down: run the request rather than refuse every one
+            log.exception("could not check the request against the seen-requests table")
+            return next()
+        if not seen:
+            return next()
+        if _header(req, "X-Slack-Retry-Num"):
+            log.info("Slack retry %s of a request already handled; not run again",
+                     _header(req, "X-Slack-Retry-Num"))
+            return BoltResponse(status=200, body="")
+        log.warning("replayed Slack request refused (signature %s…)", signature[:12])
+        return BoltResponse(status=409, body="replayed request refused: this exact request was already handled")
+
+    return guard
 
 
 def _invocation(command: dict[str, Any]) -> Invocation:
@@ -44,44 +155,45 @@ def _invocation(command: dict[str, Any]) -> Invocation:
     )
 
 
-def build_app(runtime: Runtime, *, process_before_response: bool = False) -> App:
+def build_app(runtime: Runtime, *, process_before_response: bool = True,
+              listener_executor: ThreadPoolExecutor | None = None) -> App:
+    """The Bolt app. The ack listeners only parse, answer fast commands and hand slow work to
+    `runtime.work`, so they run in the request's own thread before the response
+    (`process_before_response`): no hop to Bolt's listener pool and no 10 ms ack polling."""
     registry = runtime.registry
     renderers = registry.renderers
     signing = runtime.secrets.slack_signing_secret
     if signing is None:
         raise RuntimeError("SLACK_SIGNING_SECRET is not set; Slack requests cannot be verified.")
+    client = runtime.slack.get()
+    token = client.token
+
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        # One workspace, one bot token: no auth.test per request, so a slow Web API never delays an ack.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    # Bolt's own client (a copy per request gets the token from `authorize`): the runtime's, without the token.
+    bolt_client = WebClient(base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
+                            headers=dict(client.headers), retry_handlers=list(client.retry_handlers))
+
+    side = listener_executor or ThreadPoolExecutor(max_workers=ACK_WORKERS, thread_name_prefix="bizra-ack")
     app = App(
         signing_secret=signing.get_secret_value(),
-        client=runtime.slack.get(),
+        client=bolt_client,
+        authorize=authorize,
         process_before_response=process_before_response,
-        # auth.test runs lazily on the first request instead of at import, so start-up works offline.
+        # auth.test never runs at start-up either, so start-up works offline.
         token_verification_enabled=False,
+        listener_executor=side,
+        before_authorize=_replay_guard(runtime),
     )
+    watch_store(app, lambda: runtime.store.get().health())  # /healthz and /readyz report the store
 
-    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+    def run_command(respond: Respond, invocation: Invocation) -> None:
         try:
-            invocation = _invocation(command)
-            found = registry.lookup(invocation.subcommand)
-        except UsageError as exc:
-            COMMANDS.labels(command="unknown", outcome="usage").inc()
-            ack(response_type="ephemeral", text=str(exc))
-            return
-        if found.slow:
-            ack(response_type="ephemeral", text=f"Working on `{invocation.subcommand}`…")
-            return
-        reply = runtime.dispatch(invocation)
-        COMMANDS.labels(command=invocation.subcommand, outcome="ok").inc()
-        ack(**reply_payload(reply, renderers))
-
-    def run_command(respond: Respond, command: dict[str, Any]) -> None:
-        try:
-            invocation = _invocation(command)
-            if not registry.lookup(invocation.subcommand).slow:
-                return  # answered in the ack already
-        except UsageError:
-            return
-        try:
-            reply = runtime.dispatch(invocation)
+            with requested_by(invocation.user_id, channel_id=invocation.channel_id,
+                              response_url=invocation.response_url):  # told if Slack refuses a message of it
+                reply = runtime.dispatch(invocation)
             outcome = "ok"
         except Exception:
             log.exception("subcommand %s failed", invocation.subcommand)
@@ -92,44 +204,101 @@ def build_app(runtime: Runtime, *, process_before_response: bool = False) -> App
             )
             outcome = "error"
         COMMANDS.labels(command=invocation.subcommand, outcome=outcome).inc()
-        respond(**reply_payload(reply, renderers), replace_original=False)
-        for extra in reply.followups:
-            respond(**reply_payload(Reply(result=extra, ephemeral=reply.ephemeral), renderers), replace_original=False)
+        try:
+            respond(**reply_payload(reply, renderers), replace_original=False)
+            for extra in reply.followups:
+                respond(**reply_payload(Reply(result=extra, ephemeral=reply.ephemeral), renderers),
+                        replace_original=False)
+        except Exception:
+            log.exception("could not answer %s on its response_url", invocation.subcommand)
 
-    app.command(runtime.config.slack.command)(ack=ack_command, lazy=[run_command])
-
-    def ack_action(ack: Ack) -> None:
-        ack()
-
-    def run_action(respond: Respond, body: dict[str, Any]) -> None:
-        for clicked in body.get("actions", []):
-            handler = registry.find_action(clicked.get("action_id", ""))
-            if handler is None:
-                log.warning("no handler for action %s", clicked.get("action_id"))
-                continue
-            container = body.get("container", {})
-            message = body.get("message", {})
-            invocation = ActionInvocation(
-                action_id=clicked.get("action_id", ""),
-                value=clicked.get("value", ""),
-                user_id=body.get("user", {}).get("id", ""),
-                user_name=body.get("user", {}).get("username") or body.get("user", {}).get("name", ""),
-                channel_id=(body.get("channel") or {}).get("id", container.get("channel_id", "")),
-                message_ts=message.get("ts") or container.get("message_ts"),
-                thread_ts=message.get("thread_ts"),
-                response_url=body.get("response_url"),
-            )
+    def ack_command(ack: Ack, respond: Respond, command: dict[str, Any]) -> None:
+        try:
+            invocation = _invocation(command)
+            found = registry.lookup(invocation.subcommand)
+        except UsageError as exc:
+            COMMANDS.labels(command="unknown", outcome="usage").inc()
+            ack(response_type="ephemeral", text=_clip(str(exc), SECTION_LIMIT))
+            return
+        if found.slow:
             try:
-                reply = handler(invocation, runtime)
-                outcome = "ok"
-            except Exception:
-                log.exception("action %s failed", invocation.action_id)
-                reply = Reply(result=":x: That button failed inside the bot; the log has details.", ephemeral=True)
-                outcome = "error"
-            COMMANDS.labels(command=f"action:{invocation.action_id.split(':')[0]}", outcome=outcome).inc()
-            if reply is not None:
-                payload = reply_payload(reply, renderers)
-                respond(**payload, replace_original=reply.replace_original)
+                runtime.work.get().submit(lambda: run_command(respond, invocation),
+                                          lane=_lane_for_command(invocation))
+            except Busy:
+                COMMANDS.labels(command=invocation.subcommand, outcome="busy").inc()
+                ack(response_type="ephemeral", text=BUSY.format(what=invocation.subcommand))
+                return
+            ack(response_type="ephemeral", text=f"Working on `{invocation.subcommand}`…")
+            return
+        reply = runtime.dispatch(invocation)
+        COMMANDS.labels(command=invocation.subcommand, outcome="ok").inc()
+        ack(**reply_payload(reply, renderers))
 
-    app.action(re.compile(".*"))(ack=ack_action, lazy=[run_action])
+    app.command(runtime.config.slack.command)(ack_command)
+
+    def run_click(respond: Respond, body: dict[str, Any], clicked: dict[str, Any]) -> None:
+        action_id = str(clicked.get("action_id", ""))
+        handler = registry.find_action(action_id)
+        user = body.get("user") or {}
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel_id = (body.get("channel") or {}).get("id", container.get("channel_id", ""))
+        if handler is None:
+            log.warning("no handler for action %s", action_id)
+            record(runtime, actor=str(user.get("id", "")), channel=str(channel_id), action="action.unknown",
+                   target=_clip(action_id, 200), before="", after="", outcome=AuditOutcome.REFUSED,
+                   detail="no handler for this action_id; nothing was run")
+            return
+        invocation = ActionInvocation(
+            action_id=action_id,
+            value=str(clicked.get("value", "")),
+            user_id=str(user.get("id", "")),
+            user_name=user.get("username") or user.get("name", ""),
+            channel_id=str(channel_id),
+            message_ts=message.get("ts") or container.get("message_ts"),
+            thread_ts=message.get("thread_ts"),
+            response_url=body.get("response_url"),
+        )
+        try:
+            with requested_by(invocation.user_id, channel_id=invocation.channel_id,
+                              response_url=invocation.response_url):  # told if Slack refuses a message of it
+                reply = handler(invocation, runtime)
+            outcome = "ok"
+        except Exception:
+            log.exception("action %s failed", invocation.action_id)
+            reply = Reply(result=":x: That button failed inside the bot; the log has details.", ephemeral=True)
+            outcome = "error"
+        COMMANDS.labels(command=f"action:{invocation.action_id.split(':')[0]}", outcome=outcome).inc()
+        if reply is not None:
+            try:
+                respond(**reply_payload(reply, renderers), replace_original=reply.replace_original)
+            except Exception:
+                log.exception("could not answer action %s on its response_url", invocation.action_id)
+
+    def ack_action(ack: Ack, respond: Respond, body: dict[str, Any]) -> None:
+        actions = body.get("actions")
+        clicks = [a for a in actions if isinstance(a, dict)] if isinstance(actions, list) else []
+        busy = False
+        for clicked in clicks:
+            action_id = str(clicked.get("action_id", ""))
+
+            def job(clicked: dict[str, Any] = clicked) -> None:
+                run_click(respond, body, clicked)
+
+            try:
+                runtime.work.get().submit(job, lane=_lane_for_action(action_id))
+            except Busy:
+                COMMANDS.labels(command=f"action:{action_id.split(':')[0]}", outcome="busy").inc()
+                busy = True
+        ack()  # Slack ignores an ack's body for clicks: the busy answer goes to the response_url
+        if busy:
+            def tell_busy() -> None:
+                try:
+                    respond(response_type="ephemeral", replace_original=False, text=BUSY.format(what="that button"))
+                except Exception:
+                    log.exception("could not tell the user the bot is busy")
+
+            side.submit(tell_busy)
+
+    app.action(re.compile(".*"))(ack_action)
     return app

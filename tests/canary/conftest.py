@@ -35,7 +35,8 @@ def seed(api: KubeApiServer) -> None:
 
 
 def make_config(api: KubeApiServer, tmp_path: Path, *, gates: dict[str, Any] | None = None,
-                slo: dict[str, Any] | None = None, bake: list[float] | None = None, **canary: Any) -> BizraConfig:
+                slo: dict[str, Any] | None = None, bake: list[float] | None = None,
+                signoff: dict[str, Any] | None = None, **canary: Any) -> BizraConfig:
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
     names = ["stage1-10pct", "stage2-50pct", "stage3-100pct"]
     weights = [10, 50, 100]
@@ -65,6 +66,8 @@ def make_config(api: KubeApiServer, tmp_path: Path, *, gates: dict[str, Any] | N
     }
     if slo is not None:
         raw["slo"] = slo
+    # These tests are about the canary, not the sign-off (tests/signoff/ covers `canary start` waiting for it).
+    raw["signoff"] = signoff if signoff is not None else {"required_for_canary": False}
     return BizraConfig.model_validate(raw)
 
 

@@ -140,13 +140,15 @@ def test_the_same_confirmation_delivered_twice_at_once_runs_once(api: KubeApiSer
     with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
         plan_id = _request_confirmation(bot, slack_recorder)
         with controller(api) as ctl:
-            body = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
-                                     response_url=slack_recorder.response_url("click"), message_ts=MESSAGE_TS)
             start = threading.Barrier(2)
 
             def deliver() -> None:
+                # Two clicks on the same button (a double click, a second replica): a byte-identical
+                # body would be refused as a replay before any handler ran (tests/slack/test_robustness.py).
+                body = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
+                                         response_url=slack_recorder.response_url("click"), message_ts=MESSAGE_TS)
                 start.wait()
-                bot.send(body)  # the same signed payload: a Slack retry or a double click
+                bot.send(body)
 
             senders = [threading.Thread(target=deliver) for _ in range(2)]
             for sender in senders:
@@ -217,10 +219,13 @@ def test_two_replicas_receiving_the_same_click_run_it_once(api: KubeApiServer, t
     config = make_config(api, tmp_path)  # one store file shared by both replicas, as on a shared volume
     with running_bot(slack_recorder, config=config) as first, running_bot(slack_recorder, config=config) as second:
         plan_id = _request_confirmation(first, slack_recorder)
-        body = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
-                                 response_url=slack_recorder.response_url("click"), message_ts=MESSAGE_TS)
+        # One click each (a byte-identical body would be refused as a replay by the shared store).
+        bodies = [block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
+                                    response_url=slack_recorder.response_url("click"), message_ts=MESSAGE_TS)
+                  for _ in range(2)]
         with controller(api) as ctl:
-            senders = [threading.Thread(target=replica.send, args=(body,)) for replica in (first, second)]
+            senders = [threading.Thread(target=replica.send, args=(body,))
+                       for replica, body in zip((first, second), bodies, strict=True)]
             for sender in senders:
                 sender.start()
             for sender in senders:

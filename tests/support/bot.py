@@ -56,6 +56,7 @@ def running_bot(recorder: SlackRecorder, *, config: BizraConfig | None = None,
         yield RunningBot(url=f"http://127.0.0.1:{server.port}", runtime=runtime, recorder=recorder)
     finally:
         stop_promptly(server)
+        runtime.work.get().shutdown(wait=False)  # no chart process outlives the test
 
 
 def stop_promptly(server: HttpServer) -> None:

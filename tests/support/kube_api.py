@@ -37,6 +37,14 @@ patch's metadata is a precondition (409 when stale), as on a real server. Every 
 global resourceVersion; a change outside metadata/status bumps metadata.generation. Writes to
 the main resource keep the stored `status`; `.../status` writes only the status.
 
+Admission: `set_webhook("refuse" | "admit" | "unreachable" | "no-dry-run", message=...)` puts an
+admission webhook (named like Kyverno's) in front of pod creates: it refuses with `admission webhook
+"…" denied the request: <message>` (400), admits, fails as a webhook the API server cannot call
+(500 `failed calling webhook`), or declares side effects so the API server refuses a dry run
+(400 `does not support dry run`). `set_webhook(None)` removes it; without one, creates are
+admitted. A POST with `?dryRun=All` runs admission and answers as a create would, but stores
+nothing (the version counter does not move either).
+
 Faults: `fail(method, path_substring, status=..., times=N, reason=..., message=...)` answers the
 next N matching requests with that `kind: Status` error (method "*" matches any);
 `slow(method, path_substring, seconds=..., times=N)` delays answers (client timeouts); `stop()`
@@ -113,6 +121,43 @@ class Fault:
     reason: str
     message: str
     delay: float = 0.0
+
+
+WEBHOOK_NAME = "validate.kyverno.svc-fail"
+KYVERNO_SIGNATURE_REFUSAL = (
+    "\n\nresource Pod/bizra-production/test-unsigned was blocked due to the following policies\n\n"
+    "require-signed-images:\n  require-release-registry: 'validation error: Image signature verification failed: "
+    "bizra-production runs only images from ghcr.io/bizra/ signed with the release's cosign key; an image from any "
+    "other registry cannot carry that signature and is refused. rule require-release-registry failed at path "
+    "/spec/containers/0/image/'"
+)
+
+
+@dataclass
+class Webhook:
+    """An admission webhook on pod creates: mode refuse | admit | unreachable | no-dry-run."""
+
+    mode: str
+    message: str = KYVERNO_SIGNATURE_REFUSAL
+    name: str = WEBHOOK_NAME
+    calls: int = 0
+
+    def judge(self, *, dry_run: bool) -> ApiError | None:
+        """None when the pod is admitted, else the API server's error for the client."""
+        if self.mode == "no-dry-run":
+            if dry_run:
+                return ApiError(400, "BadRequest", f'admission webhook "{self.name}" does not support dry run')
+            self.mode = "admit"
+        self.calls += 1
+        if self.mode == "admit":
+            return None
+        if self.mode == "refuse":
+            return ApiError(400, "BadRequest", f'admission webhook "{self.name}" denied the request: {self.message}')
+        if self.mode == "unreachable":
+            return ApiError(500, "InternalError", f'Internal error occurred: failed calling webhook "{self.name}": '
+                            'failed to call webhook: Post "https://kyverno-svc.kyverno.svc:443/validate/fail?'
+                            'timeout=10s": dial tcp 10.96.112.7:443: connect: connection refused')
+        raise ValueError(f"unknown webhook mode {self.mode!r}")
 
 
 @dataclass
@@ -321,6 +366,7 @@ class KubeApiServer:
     faults: list[Fault] = field(default_factory=list)
     _version: int = 1000
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    webhook: Webhook | None = None
     _server: ThreadingHTTPServer | None = None
     _port: int = 0
 
@@ -406,6 +452,12 @@ class KubeApiServer:
         """Answer the next N matching requests only after `seconds` (to exercise client timeouts)."""
         with self._lock:
             self.faults.append(Fault(method.upper(), path, 0, times, "", "", delay=seconds))
+
+    def set_webhook(self, mode: str | None, *, message: str | None = None) -> Webhook | None:
+        """Put an admission webhook in front of pod creates (see the module docstring), or remove it."""
+        with self._lock:
+            self.webhook = None if mode is None else Webhook(mode, message or KYVERNO_SIGNATURE_REFUSAL)
+            return self.webhook
 
     def calls(self, method: str | None = None, path_contains: str = "") -> list[RecordedRequest]:
         with self._lock:
@@ -596,9 +648,21 @@ class KubeApiServer:
                 if not isinstance(body, dict) or not (body.get("metadata") or {}).get("name"):
                     raise ApiError(422, "Invalid", f"{kind} is invalid: metadata.name: Required value")
                 name = body["metadata"]["name"]
+                dry_run = query.get("dryRun") == "All"
+                if route.plural == "pods" and self.webhook is not None:
+                    refused = self.webhook.judge(dry_run=dry_run)  # admission runs before storage
+                    if refused is not None:
+                        raise refused
                 if (route.group, route.plural, route.namespace or "", name) in self.objects:
                     raise ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists',
                                    {**details, "name": name})
+                if dry_run:  # answered as a create would be; nothing stored, no version consumed
+                    version = self._version
+                    created = self._store(route, name, body, api_version, kind, manager=query.get("fieldManager"),
+                                          operation="Update")
+                    del self.objects[(route.group, route.plural, route.namespace or "", name)]
+                    self._version = version
+                    return 201, created
                 return 201, self._store(route, name, body, api_version, kind, manager=query.get("fieldManager"),
                                         operation="Update")
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on a collection")

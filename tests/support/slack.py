@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import time
 import urllib.parse
@@ -30,10 +31,23 @@ class Recorded:
     headers: dict[str, str]
     body: dict[str, Any]
     raw: bytes = b""
+    faulted: bool = False  # answered by an injected fault (`fail_next`)
 
     @property
     def api_method(self) -> str:
         return self.path.removeprefix("/api/").split("?")[0]
+
+
+@dataclass
+class Fault:
+    """The next `times` calls of a Web API method fail: an `ok: false` error, an HTTP status, or a hang
+    (no answer until the recorder is stopped or `release()` is called: the client times out)."""
+
+    method: str
+    times: int
+    status: int = 200
+    error: str = "internal_error"
+    hang: bool = False
 
 
 @dataclass
@@ -45,9 +59,32 @@ class SlackRecorder:
     )
     # Block Kit rule breaks Slack would have refused (`invalid_blocks`); the fixture fails the test on any.
     block_problems: list[str] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _released: threading.Event = field(default_factory=threading.Event)
     _ts: int = 0
+
+    def fail_next(self, method: str, times: int = 1, *, error: str | None = None, status: int | None = None,
+                  hang: bool = False) -> Fault:
+        """Fault injection: `fail_next("chat.postMessage", 2, status=500)`, `…, error="channel_not_found")`,
+        `…, hang=True)`. Faults of one method apply in the order they were added."""
+        fault = Fault(method=method, times=times, status=status or 200, error=error or "internal_error", hang=hang)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def release(self) -> None:
+        """Let hung calls answer (HTTP 504)."""
+        self._released.set()
+
+    def _fault_for(self, method: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.method == method and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
 
     def start(self) -> SlackRecorder:
         recorder = self
@@ -79,6 +116,7 @@ class SlackRecorder:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -109,6 +147,15 @@ class SlackRecorder:
             return 200, {"Content-Type": "application/json"}, {"ok": False, "error": "invalid_blocks", "errors": broken}
         if recorded.path.startswith("/response/"):
             return 200, {"Content-Type": "text/plain"}, b"ok"
+        fault = self._fault_for(recorded.api_method)
+        if fault is not None:
+            recorded.faulted = True
+            if fault.hang:
+                self._released.wait(60)  # held until released: the client's timeout fires first
+                return 504, {"Content-Type": "text/plain"}, b"gateway timeout"
+            if fault.status >= 500:
+                return fault.status, {"Content-Type": "text/html"}, b"<html>server error</html>"
+            return fault.status, {"Content-Type": "application/json"}, {"ok": False, "error": fault.error}
         override = self.overrides.get(recorded.api_method)
         if override:
             return override(recorded)
@@ -118,7 +165,7 @@ class SlackRecorder:
         if recorded.api_method == "files.getUploadURLExternal":
             body.update(upload_url=f"{self.base}/upload/{self._ts}", file_id=f"F{self._ts}")
         if recorded.api_method == "files.completeUploadExternal":
-            body.update(files=[{"id": "F1", "title": "chart"}])
+            body.update(files=_completed_files(recorded))
         return 200, {"Content-Type": "application/json"}, body
 
     # What the tests read.
@@ -145,6 +192,19 @@ class SlackRecorder:
                 return snapshot
             time.sleep(0.02)  # polling interval until the deadline
         raise AssertionError(f"timed out waiting for {what}; received: {[r.path for r in self.calls()]}")
+
+
+def _completed_files(recorded: Recorded) -> list[dict[str, Any]]:
+    """What Slack answers to files.completeUploadExternal: the files it was given (id, title), shared."""
+    given = recorded.body.get("files")
+    if isinstance(given, str):
+        with contextlib.suppress(json.JSONDecodeError):
+            given = json.loads(given)
+    if not isinstance(given, list) or not given:
+        return [{"id": "F1", "title": "chart"}]
+    return [{"id": str(item.get("id", "F1")), "title": str(item.get("title", "")),
+             "channels": [recorded.body.get("channel_id")] if recorded.body.get("channel_id") else []}
+            for item in given if isinstance(item, dict)]
 
 
 _CHECKED_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
@@ -193,6 +253,10 @@ def sign(secret: str, body: str, *, timestamp: int | None = None) -> dict[str, s
     }
 
 
+def _trigger_id() -> str:
+    return f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(8)}"
+
+
 def slash_command_body(text: str, *, response_url: str, user_id: str = "U123", channel_id: str = "C123",
                        command: str = "/bizra", user_name: str = "alice") -> str:
     return urllib.parse.urlencode(
@@ -208,7 +272,7 @@ def slash_command_body(text: str, *, response_url: str, user_id: str = "U123", c
             "text": text,
             "api_app_id": "A0",
             "response_url": response_url,
-            "trigger_id": "1.2.3",
+            "trigger_id": _trigger_id(),  # unique per delivery, as Slack's are
         }
     )
 
@@ -222,7 +286,7 @@ def block_action_body(*, action_id: str, value: str, user_id: str, response_url:
         "api_app_id": "A0",
         "token": "unused",
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id},
-        "trigger_id": "1.2.3",
+        "trigger_id": _trigger_id(),
         "channel": {"id": channel_id, "name": "release"},
         "message": {"ts": message_ts, "type": "message", "text": "", **({"thread_ts": thread_ts} if thread_ts else {})},
         "response_url": response_url,

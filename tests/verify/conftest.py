@@ -1,6 +1,7 @@
 """A cluster that passes `/bizra verify`, built from the shipped ops/ manifests on the Kubernetes test
 server, the run's real Prometheus scraping a NODE0 exporter (job node0), a health endpoint on
-127.0.0.1, a copy of the artifacts and a completed canary in the bot's store. Each test breaks one thing.
+127.0.0.1, a copy of the artifacts, a completed canary in the bot's store and an admission webhook that
+refuses the checklist's unsigned probe for its signature. Each test breaks one thing.
 
 Objects are created over HTTP as a client would (POST, then PUT of the status subresource, the
 controller's part), so kinds the emulator has no table entry for (Job, ClusterPolicy) work too.
@@ -142,6 +143,7 @@ def api() -> Iterator[KubeApiServer]:
     try:
         for obj in healthy_objects():
             create(server, obj)
+        server.set_webhook("refuse")  # Kyverno enforcing: the checklist's unsigned probe is refused
         yield server
     finally:
         server.stop()

@@ -18,7 +18,8 @@ from tests.verify.conftest import NS, World, closed_port_url, make_config, pod, 
 RENDERERS = build_registry().renderers
 to_text, to_blocks = RENDERERS.text, RENDERERS.blocks
 
-KEYS = ["kyverno", "hpa", "network_policy", "poi_job", "pods", "health", "prometheus_target", "wq_proof", "canary"]
+KEYS = ["kyverno", "admission", "hpa", "network_policy", "poi_job", "pods", "health", "prometheus_target", "wq_proof",
+        "canary"]
 
 
 def run_verify(world: World, *, user: str = "console") -> VerifyReport:
@@ -50,7 +51,7 @@ def test_healthy_cluster_passes_every_check(world: World) -> None:
     assert statuses(report) == {k: CheckStatus.PASS for k in KEYS}, to_text(report)
     assert report.ready
     text = to_text(report)
-    assert text.count("✅") == 9 and "❌" not in text and "❔" not in text
+    assert text.count("✅") == 10 and "❌" not in text and "❔" not in text
     assert "350k/400000 per pod" in text  # HPA: the metric's current value against its target
     assert "3/3 ready" in text
     assert "1/1 succeeded" in text
@@ -177,13 +178,13 @@ def test_no_permission_is_unknown_with_the_reason(world: World) -> None:
 def test_kubernetes_api_down_makes_every_cluster_check_unknown(world: World) -> None:
     world.api.stop()
     report = run_verify(world)
-    cluster_keys = {"kyverno", "hpa", "network_policy", "poi_job", "pods"}
+    cluster_keys = {"kyverno", "admission", "hpa", "network_policy", "poi_job", "pods"}
     assert statuses(report) == {k: CheckStatus.UNKNOWN if k in cluster_keys else CheckStatus.PASS for k in KEYS}
     for check in report.checks:
         if check.key in cluster_keys:
             assert "could not be reached" in check.detail and check.fix is None
     text = to_text(report)
-    assert text.count("❔") == 5 and "✅" in text and "could not check" in text
+    assert text.count("❔") == 6 and "✅" in text and "could not check" in text
     assert not report.ready
 
 
@@ -191,7 +192,7 @@ def test_no_kubeconfig_is_unknown_not_a_crash(world: World) -> None:
     world.runtime.config.release.kube.kubeconfig = world.tmp / "missing-kubeconfig"
     report = run_verify(world)
     assert {c.key for c in report.checks if c.status is CheckStatus.UNKNOWN} == {
-        "kyverno", "hpa", "network_policy", "poi_job", "pods"}
+        "kyverno", "admission", "hpa", "network_policy", "poi_job", "pods"}
 
 
 def test_block_kit_has_one_section_per_check_with_emoji(world: World) -> None:
@@ -200,8 +201,8 @@ def test_block_kit_has_one_section_per_check_with_emoji(world: World) -> None:
     blocks = to_blocks(run_verify(world))
     assert blocks[0]["type"] == "header" and "NOT ready" in blocks[0]["text"]["text"]
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
-    assert len(sections) == 9
-    assert sum(s.startswith("✅") for s in sections) == 7
+    assert len(sections) == 10
+    assert sum(s.startswith("✅") for s in sections) == 8
     (failed,) = [s for s in sections if s.startswith("❌")]
     assert "PoI" in failed and "fix:" in failed
     (unknown,) = [s for s in sections if s.startswith("❔")]

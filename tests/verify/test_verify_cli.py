@@ -35,7 +35,7 @@ def _run(world: World, *args: str) -> subprocess.CompletedProcess[str]:
 def test_a_ready_cluster_exits_0(world: World) -> None:
     result = _run(world)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("✅") == 9
+    assert result.stdout.count("✅") == 10
 
 
 def test_one_unready_pod_exits_1_with_the_fix(world: World, bizra_cli: RunCli) -> None:

@@ -22,7 +22,7 @@ def test_console_prints_the_checklist(world: World) -> None:
                             input="/bizra verify\n", capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     out = result.stdout
     assert result.returncode == 0, result.stderr
-    assert "Cluster verify: NOT ready — 8/9 pass, 1 failed" in out
-    assert out.count("✅") == 8
+    assert "Cluster verify: NOT ready — 9/10 pass, 1 failed" in out
+    assert out.count("✅") == 9
     assert "❌ NODE0 pods ready — 2/3 ready" in out
     assert "↳ fix: kubectl get pods -n bizra-production -l app=node0" in out

@@ -26,8 +26,8 @@ def test_verify_posts_the_checklist_in_the_channel(world: World, slack_recorder:
     blocks = response.body["blocks"]
     assert "NOT ready" in blocks[0]["text"]["text"]
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
-    assert len(sections) == 9
-    assert sum(s.startswith("✅") for s in sections) == 8
+    assert len(sections) == 10
+    assert sum(s.startswith("✅") for s in sections) == 9
     (failed,) = [s for s in sections if s.startswith("❌")]
     assert "PoI attestation validator Job" in failed and "kubectl logs job/poi-attestation-validator" in failed
     assert "<@U_SRE>" in blocks[-1]["elements"][0]["text"]

@@ -28,6 +28,7 @@ from bot.core.runtime import Runtime
 from bot.features.canary import store as store
 from bot.features.canary.inputs import canary_pods, gap_limit, gate_verdict, load_documents, slo_samples, stages
 from bot.features.releases.history import record_stable
+from bot.features.signoff.handlers import current as signoff_now
 from commands.canary import (
     ApplyFailed,
     CanaryAborted,
@@ -52,6 +53,7 @@ from commands.canary import (
     substitute_image,
 )
 from commands.cluster import Cluster, ClusterError, KubeObject
+from commands.signoff import canary_refusal
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,20 @@ def _config_mismatch(run: CanaryRun, stage_list: list[Stage]) -> str | None:
 # -- start ----------------------------------------------------------------------------------------
 
 
-def start(runtime: Runtime, *, image: str, actor: str, channel: str) -> BaseModel:
+def _signoff_refusal(runtime: Runtime, *, force_reason: str | None) -> tuple[str | None, str]:
+    """(refusal, audit note): with `signoff.required_for_canary`, an incomplete sign-off refuses the start
+    unless forced; the bypass is noted for the audit row."""
+    if not runtime.config.signoff.required_for_canary:
+        return None, ""
+    refusal = canary_refusal(signoff_now(runtime))
+    if refusal is None:
+        return None, "sign-off complete"
+    if force_reason is not None:
+        return None, f"forced past an incomplete sign-off: {force_reason}; bypassed: {refusal}"
+    return refusal, ""
+
+
+def start(runtime: Runtime, *, image: str, actor: str, channel: str, force_reason: str | None = None) -> BaseModel:
     stage_list = stages(runtime)
     first = stage_list[0]
     release = runtime.config.release
@@ -149,6 +164,9 @@ def start(runtime: Runtime, *, image: str, actor: str, channel: str) -> BaseMode
         reasons.append(f"The stable Deployment could not be read: {exc}")
     reasons = start_refusals(image=image, repository=release.image_repository, gates=gate_verdict(runtime),
                              active=existing.run if existing else None, stable_image=stable_image) + reasons
+    signoff_refusal, signoff_note = _signoff_refusal(runtime, force_reason=force_reason)
+    if signoff_refusal:
+        reasons.append(signoff_refusal)
     documents: list[KubeObject] = []
     if not reasons:
         try:
@@ -192,7 +210,8 @@ def start(runtime: Runtime, *, image: str, actor: str, channel: str) -> BaseMode
     store.add_history(runtime, run=run, actor=actor, event="start", stage_before=None, stage_after=0, outcome="ok",
                       detail=", ".join(applied))
     _audit(runtime, actor=actor, channel=channel, action="start", before=_where(None, stage_list),
-           after=_where(run, stage_list), outcome=AuditOutcome.OK, detail=f"applied {first.manifest}: {applied}")
+           after=_where(run, stage_list), outcome=AuditOutcome.OK, detail=f"applied {first.manifest}: {applied}"
+           + (f"; {signoff_note}" if signoff_note else ""))
     return result.model_copy(update={"run": run})
 
 

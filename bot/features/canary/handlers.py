@@ -14,8 +14,8 @@ from bot.features.access.enforce import require
 from bot.features.canary import flow as flow
 from commands.canary import CanaryRefused
 
-USAGE = ('canary status | canary start <image@sha256:digest> | canary promote [--force "<reason>"] '
-         "| canary abort [reason]")
+USAGE = ('canary status | canary start <image@sha256:digest> [--force "<reason>"] '
+         '| canary promote [--force "<reason>"] | canary abort [reason]')
 ACTIONS = ("status", "start", "promote", "abort")
 
 
@@ -53,10 +53,16 @@ def canary_command(invocation: Invocation, runtime: Runtime) -> Reply:
             raise UsageError("Usage: `/bizra canary status` (no arguments).")
         return Reply(result=flow.status(runtime))
     if action == "start":
-        if len(rest) != 1:
-            raise UsageError(f"Usage: `/bizra canary start <image@sha256:digest>`, e.g. "
+        if not rest:
+            raise UsageError(f"Usage: `/bizra canary start <image@sha256:digest> [--force \"<reason>\"]`, e.g. "
                              f"`{runtime.config.release.image_repository}@sha256:<64 hex>`.")
-        return _reply(flow.start(runtime, image=rest[0].strip("`<>"), actor=who, channel=where))
+        # `--force "<reason>"` starts past an incomplete sign-off (never past the gates); canary.force, audited.
+        forced = parse_force(rest[1:])
+        if forced is not None:
+            refusal = _refusal(runtime, invocation, "canary.force")
+            if refusal:
+                return Reply(result=refusal, ephemeral=True)
+        return _reply(flow.start(runtime, image=rest[0].strip("`<>"), actor=who, channel=where, force_reason=forced))
     if action == "promote":
         reason = parse_force(rest)
         if reason is not None:

@@ -11,19 +11,23 @@ from bot.features.rollback.render import (
     CONFIRM_ACTION,
     CONFIRM_LABEL,
     RollbackCancelled,
+    RollbackInterrupted,
     RollbackPlan,
     RollbackRefused,
     RollbackResult,
+    RollbackResumed,
     RollbackStarted,
     RolloutProgress,
     cancelled_line,
     change,
+    interrupted_line,
     plan_footer,
     plan_question,
     progress_text,
     refused_lines,
     result_details,
     result_head,
+    resumed_line,
     started_line,
 )
 
@@ -61,3 +65,11 @@ def progress_blocks(point: RolloutProgress) -> Blocks:
 
 def result_blocks(result: RollbackResult) -> Blocks:
     return [section(result_head(result)), section(result_details(result))]
+
+
+def resumed_blocks(resumed: RollbackResumed) -> Blocks:
+    return [section(resumed_line(resumed))]
+
+
+def interrupted_blocks(interrupted: RollbackInterrupted) -> Blocks:
+    return [section(interrupted_line(interrupted))]

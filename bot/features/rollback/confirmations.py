@@ -1,16 +1,36 @@
-"""Rollback confirmations in the store: posted once, decided once.
+"""Rollback confirmations in the store: posted once, decided once, bound to where they were posted, owned while run.
 
-A confirmation is a row in `rollback_confirmation` holding the plan that was shown. Clicking
-Confirm (or typing `/bizra rollback confirm <id>` on the console) *claims* it: inside one
-`BEGIN IMMEDIATE` transaction the row must still be `pending` and not expired, and becomes
-`running`. A Slack retry, a double click or a second replica handling the same click finds it
-`running` (or finished) and executes nothing. Expiry is checked on the runtime's clock.
+A confirmation is a row in `rollback_confirmation` holding the plan that was shown and where it was
+shown: the surface (`slack` or `console`), the channel, and (bound by the first decision, because
+a message posted through a `response_url` has no timestamp the bot could learn) the message whose
+buttons decide it. Clicking Confirm (or typing `/bizra rollback confirm <id>` on the console)
+*claims* it: inside one `BEGIN IMMEDIATE` transaction the row must still be `pending`, not expired,
+and decided from its own place (the same channel and message, or the console for a console
+confirmation), and becomes `running`. A Slack retry, a double click or a second replica handling the
+same click finds it `running` (or finished) and executes nothing. Expiry is checked on the
+runtime's clock.
+
+A running confirmation has an owner (this process: hostname, pid and a random part) and a claim
+number, and its executor writes `heartbeat_at` while it follows the rollout. When the heartbeat is
+older than `release.rollback.heartbeat_timeout_seconds` the owner counts as lost (a crash, `kill -9`,
+a node gone): `take_over()` re-claims the row for one process at a time (the claim number moves on,
+so the old owner, should it still live, finds its lease gone and stops). The new owner finishes the
+rollback or marks it `interrupted` (bot/features/rollback/recovery.py).
+
+Schema changes are additive: columns missing in a store written by an earlier version are added
+with ALTER TABLE; rows from before have no owner or heartbeat, and count from their `decided_at`.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import sqlite3
-from datetime import UTC, datetime
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel
@@ -32,6 +52,21 @@ CREATE TABLE IF NOT EXISTS rollback_confirmation (
 );
 """
 
+# Added after the first version of the table; ALTER TABLE adds what an existing store lacks.
+_COLUMNS: dict[str, str] = {
+    "surface": "TEXT",            # where it was posted: slack | console (NULL in old rows: from plan.channel)
+    "channel": "TEXT",            # the channel it was posted in
+    "message_ts": "TEXT",         # the message whose buttons decide it (bound by the first decision)
+    "thread_ts": "TEXT",          # where progress and the summary go
+    "owner": "TEXT",              # the process executing it
+    "claim_no": "INTEGER NOT NULL DEFAULT 0",  # moves on with every claim and take-over
+    "heartbeat_at": "TEXT",       # written by the owner while it follows the rollout
+    "before_snapshot": "TEXT",    # the Deployment before the change (JSON), for a bundle written by a take-over
+}
+
+_migrated: weakref.WeakSet[Database] = weakref.WeakSet()
+_migrate_lock = threading.Lock()
+
 
 class ConfirmationState(StrEnum):
     PENDING = "pending"
@@ -39,6 +74,42 @@ class ConfirmationState(StrEnum):
     FINISHED = "finished"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    INTERRUPTED = "interrupted"
+
+
+_owner: tuple[int, str] | None = None
+
+
+def process_owner() -> str:
+    """This process as an owner of claimed work: hostname, pid and a random part (a reused pid is not us)."""
+    global _owner
+    pid = os.getpid()
+    if _owner is None or _owner[0] != pid:
+        _owner = (pid, f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}")
+    return _owner[1]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a decision comes from: a click on a message in a channel, or the console."""
+
+    surface: str
+    channel: str
+    message_ts: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Holding a running confirmation: valid while the row still has this owner and claim number."""
+
+    plan_id: str
+    owner: str
+    claim_no: int
+
+
+class LostClaim(Exception):
+    """Another process took the running confirmation over (this one's heartbeat went stale)."""
 
 
 class Claim(BaseModel):
@@ -47,26 +118,73 @@ class Claim(BaseModel):
     plan: RollbackPlan | None = None
     refusal: str | None = None
     expired: bool = False
+    lease: Lease | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+
+
+class Takeover(BaseModel):
+    """A running confirmation re-claimed from a lost owner."""
+
+    plan: RollbackPlan
+    lease: Lease
+    lost_owner: str
+    last_heartbeat: datetime | None
+    confirmed_by: str
+    confirmed_at: datetime
+    surface: str
+    channel: str
+    thread_ts: str | None
+    before_snapshot: str | None
+
+
+def _migrate(db: Database) -> None:
+    with _migrate_lock:
+        if db in _migrated:
+            return
+        with db.transaction() as connection:  # two processes upgrading at once: one adds, the other sees them
+            have = {row["name"] for row in connection.execute("PRAGMA table_info(rollback_confirmation)")}
+            for name, kind in _COLUMNS.items():
+                if name not in have:
+                    connection.execute(f"ALTER TABLE rollback_confirmation ADD COLUMN {name} {kind}")
+        _migrated.add(db)
 
 
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
     db.ensure_schema(_DDL)
+    _migrate(db)
     return db
 
 
+def _surface_of(row: sqlite3.Row, plan: RollbackPlan) -> str:
+    return str(row["surface"] or ("console" if plan.channel == "console" else "slack"))
+
+
+def _when(at: str | None) -> datetime | None:
+    return datetime.fromisoformat(at).astimezone(UTC) if at else None
+
+
 def save(runtime: Runtime, plan: RollbackPlan) -> None:
+    surface = "console" if runtime.surface == "console" else "slack"
     with _db(runtime).transaction() as connection:
         connection.execute(
-            "INSERT INTO rollback_confirmation (id, plan, state, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO rollback_confirmation (id, plan, state, created_at, expires_at, surface, channel) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (plan.id, plan.model_dump_json(), ConfirmationState.PENDING, plan.requested_at.isoformat(),
-             plan.expires_at.isoformat()),
+             plan.expires_at.isoformat(), surface, plan.channel),
         )
 
 
 def load(runtime: Runtime, plan_id: str) -> RollbackPlan | None:
     row = _db(runtime).connect().execute("SELECT plan FROM rollback_confirmation WHERE id = ?", (plan_id,)).fetchone()
     return RollbackPlan.model_validate_json(row["plan"]) if row else None
+
+
+def state_of(runtime: Runtime, plan_id: str) -> str | None:
+    row = _db(runtime).connect().execute("SELECT state FROM rollback_confirmation WHERE id = ?",
+                                         (plan_id,)).fetchone()
+    return str(row["state"]) if row else None
 
 
 def _decided(row: sqlite3.Row) -> str:
@@ -77,18 +195,50 @@ def _decided(row: sqlite3.Row) -> str:
         ConfirmationState.FINISHED: f"was already executed (confirmed by {by} at {when}; outcome: {outcome})",
         ConfirmationState.CANCELLED: f"was cancelled by {by} at {when}",
         ConfirmationState.EXPIRED: "has expired",
+        ConfirmationState.INTERRUPTED: f"was interrupted (confirmed by {by} at {when}; the bot executing it was "
+        "lost and the rollout could not be followed; its thread says why)",
     }
     return words.get(ConfirmationState(state), f"is {state}")
 
 
-def decide(runtime: Runtime, plan_id: str, *, user: str, to: ConfirmationState) -> Claim:
-    """Move a pending, unexpired confirmation to `to` (RUNNING or CANCELLED), atomically; at most once."""
+def _misplaced(row: sqlite3.Row, plan: RollbackPlan, at: Place) -> str | None:
+    """Why a decision from `at` is not accepted for this confirmation (None: it is its own place)."""
+    surface = _surface_of(row, plan)
+    channel = row["channel"] or plan.channel
+    if surface == "console":
+        if at.surface != "console":
+            return (f"Rollback `{plan.id}` was requested on the console; confirm or cancel it there. "
+                    "Nothing was done.")
+        return None
+    if at.surface != "slack":
+        return (f"Rollback `{plan.id}` was posted in Slack (<#{channel}>); confirm or cancel it with the buttons on "
+                "that message. Nothing was done.")
+    if at.channel != channel:
+        return (f"Rollback `{plan.id}` belongs to the confirmation posted in <#{channel}>; only its buttons there "
+                "can confirm or cancel it. Nothing was done.")
+    if row["message_ts"] and at.message_ts != row["message_ts"]:
+        return (f"Rollback `{plan.id}` is decided on the confirmation message it was posted as in <#{channel}>; "
+                "use the buttons on that message. Nothing was done.")
+    return None
+
+
+def decide(runtime: Runtime, plan_id: str, *, user: str, to: ConfirmationState, at: Place | None = None) -> Claim:
+    """Move a pending, unexpired confirmation to `to` (RUNNING or CANCELLED), atomically; at most once.
+
+    `at` is where the decision comes from; it must be where the confirmation was posted (the first
+    Slack decision binds the message). Without `at`, the runtime's surface and the plan's channel.
+    """
     now = runtime.clock.now().astimezone(UTC)
     with _db(runtime).transaction() as connection:
         row = connection.execute("SELECT * FROM rollback_confirmation WHERE id = ?", (plan_id,)).fetchone()
         if row is None:
             return Claim(refusal=f"There is no rollback confirmation `{plan_id}`. Run `/bizra rollback` to start one.")
         plan = RollbackPlan.model_validate_json(row["plan"])
+        place = at or Place(surface=_surface_of(row, plan), channel=row["channel"] or plan.channel,
+                            message_ts=row["message_ts"])
+        misplaced = _misplaced(row, plan, place)
+        if misplaced:
+            return Claim(refusal=misplaced, plan=plan)
         if row["state"] != ConfirmationState.PENDING:
             return Claim(refusal=f"Rollback `{plan_id}` {_decided(row)}. Nothing more was done.")
         if now >= plan.expires_at:
@@ -100,14 +250,102 @@ def decide(runtime: Runtime, plan_id: str, *, user: str, to: ConfirmationState) 
                 expired=True,
                 plan=plan,
             )
+        message_ts = row["message_ts"] or place.message_ts
+        thread_ts = place.thread_ts or message_ts
+        owner = process_owner() if to is ConfirmationState.RUNNING else None
+        claim_no = int(row["claim_no"] or 0) + 1
         connection.execute(
-            "UPDATE rollback_confirmation SET state = ?, decided_by = ?, decided_at = ? WHERE id = ? AND state = ?",
-            (to, user, now.isoformat(), plan_id, ConfirmationState.PENDING),
+            "UPDATE rollback_confirmation SET state = ?, decided_by = ?, decided_at = ?, message_ts = ?, "
+            "thread_ts = ?, owner = ?, claim_no = ?, heartbeat_at = ? WHERE id = ? AND state = ?",
+            (to, user, now.isoformat(), message_ts, thread_ts, owner, claim_no,
+             now.isoformat() if owner else None, plan_id, ConfirmationState.PENDING),
         )
-        return Claim(plan=plan)
+        lease = Lease(plan_id=plan_id, owner=owner, claim_no=claim_no) if owner else None
+        return Claim(plan=plan, lease=lease, channel=place.channel, thread_ts=thread_ts)
 
 
-def finish(runtime: Runtime, plan_id: str, *, outcome: str) -> None:
+def current_lease(runtime: Runtime, plan_id: str) -> Lease | None:
+    """This process's lease on a running confirmation, if it holds one."""
+    row = _db(runtime).connect().execute(
+        "SELECT owner, claim_no, state FROM rollback_confirmation WHERE id = ?", (plan_id,)).fetchone()
+    if row is None or row["state"] != ConfirmationState.RUNNING or row["owner"] != process_owner():
+        return None
+    return Lease(plan_id=plan_id, owner=row["owner"], claim_no=int(row["claim_no"]))
+
+
+def heartbeat(runtime: Runtime, lease: Lease) -> None:
+    """Say the owner is alive; raises LostClaim when another process has taken the confirmation over."""
     with _db(runtime).transaction() as connection:
-        connection.execute("UPDATE rollback_confirmation SET state = ?, outcome = ? WHERE id = ?",
-                           (ConfirmationState.FINISHED, outcome, plan_id))
+        cursor = connection.execute(
+            "UPDATE rollback_confirmation SET heartbeat_at = ? WHERE id = ? AND owner = ? AND claim_no = ? "
+            "AND state = ?",
+            (runtime.clock.now().astimezone(UTC).isoformat(), lease.plan_id, lease.owner, lease.claim_no,
+             ConfirmationState.RUNNING),
+        )
+        if cursor.rowcount != 1:
+            raise LostClaim(lease.plan_id)
+
+
+def save_before(runtime: Runtime, lease: Lease, before_json: str) -> None:
+    with _db(runtime).transaction() as connection:
+        connection.execute(
+            "UPDATE rollback_confirmation SET before_snapshot = ? WHERE id = ? AND owner = ? AND claim_no = ?",
+            (before_json, lease.plan_id, lease.owner, lease.claim_no))
+
+
+def finish(runtime: Runtime, plan_id: str, *, outcome: str, lease: Lease | None = None,
+           state: ConfirmationState = ConfirmationState.FINISHED) -> bool:
+    """Spend the confirmation (with a lease: only while it is still held). True when this call spent it."""
+    with _db(runtime).transaction() as connection:
+        if lease is None:
+            cursor = connection.execute("UPDATE rollback_confirmation SET state = ?, outcome = ? WHERE id = ?",
+                                        (state, outcome, plan_id))
+        else:
+            cursor = connection.execute(
+                "UPDATE rollback_confirmation SET state = ?, outcome = ? WHERE id = ? AND owner = ? AND claim_no = ? "
+                "AND state = ?",
+                (state, outcome, plan_id, lease.owner, lease.claim_no, ConfirmationState.RUNNING))
+        return cursor.rowcount == 1
+
+
+def _last_sign_of_life(row: sqlite3.Row) -> datetime | None:
+    return _when(row["heartbeat_at"]) or _when(row["decided_at"])
+
+
+def stale(runtime: Runtime, *, now: datetime, timeout_seconds: float) -> list[str]:
+    """Ids of running confirmations whose owner has given no sign of life for `timeout_seconds`."""
+    limit = now.astimezone(UTC) - timedelta(seconds=timeout_seconds)
+    rows = _db(runtime).connect().execute(
+        "SELECT id, heartbeat_at, decided_at FROM rollback_confirmation WHERE state = ?",
+        (ConfirmationState.RUNNING,)).fetchall()
+    found = []
+    for row in rows:
+        seen = _last_sign_of_life(row)
+        if seen is None or seen <= limit:
+            found.append(str(row["id"]))
+    return found
+
+
+def take_over(runtime: Runtime, plan_id: str, *, now: datetime, timeout_seconds: float) -> Takeover | None:
+    """Re-claim a running confirmation whose owner is lost, for this process; None when it is not (any more)."""
+    limit = now.astimezone(UTC) - timedelta(seconds=timeout_seconds)
+    with _db(runtime).transaction() as connection:
+        row = connection.execute("SELECT * FROM rollback_confirmation WHERE id = ?", (plan_id,)).fetchone()
+        if row is None or row["state"] != ConfirmationState.RUNNING:
+            return None
+        seen = _last_sign_of_life(row)
+        if seen is not None and seen > limit:
+            return None  # alive, or another process took it over a moment ago
+        plan = RollbackPlan.model_validate_json(row["plan"])
+        owner, claim_no = process_owner(), int(row["claim_no"] or 0) + 1
+        connection.execute(
+            "UPDATE rollback_confirmation SET owner = ?, claim_no = ?, heartbeat_at = ? WHERE id = ? AND state = ?",
+            (owner, claim_no, now.astimezone(UTC).isoformat(), plan_id, ConfirmationState.RUNNING))
+        return Takeover(
+            plan=plan, lease=Lease(plan_id=plan_id, owner=owner, claim_no=claim_no),
+            lost_owner=row["owner"] or "an earlier version of the bot", last_heartbeat=seen,
+            confirmed_by=row["decided_by"] or plan.requested_by,
+            confirmed_at=_when(row["decided_at"]) or plan.requested_at,
+            surface=_surface_of(row, plan), channel=row["channel"] or plan.channel, thread_ts=row["thread_ts"],
+            before_snapshot=row["before_snapshot"],
+        )

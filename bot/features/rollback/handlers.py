@@ -7,14 +7,21 @@ confirmation atomically (bot/rollback_confirmations.py) and executes: the image 
 rollout followed with progress posted in the confirmation's thread, the incident bundle written,
 the outcome audited, a recovered image recorded as last stable, and the summary posted in the
 thread; the confirmation message is replaced by the result. On the console (no buttons) type
-`/bizra rollback confirm <id>` or `/bizra rollback cancel <id>`.
+`/bizra rollback confirm <id>` or `/bizra rollback cancel <id>`; in Slack the typed form is refused.
+
+A confirmation is decided only where it was posted: its own channel and message in Slack (a click
+from another channel, or on another message, is refused), the console for a console confirmation.
+While it runs, `_execute` writes the claim's heartbeat at every poll of the rollout; should this
+process die, bot/features/rollback/recovery.py lets the next replica or restart finish it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from bot.core.audit import AuditOutcome, record
@@ -33,7 +40,7 @@ from bot.features.rollback.render import (
     RollbackStarted,
 )
 from bot.features.rollback.render import result_text as summary_markdown
-from commands.cluster import ClusterError
+from commands.cluster import Cluster, ClusterError
 from commands.rollback import (
     RollbackOutcome,
     RollbackPlan,
@@ -65,12 +72,24 @@ def rollback_command(invocation: Invocation, runtime: Runtime) -> Reply:
     if refusal:
         return Reply(result=refusal, ephemeral=True)
     if args and args[0].lower() in ("confirm", "cancel"):
+        verb = args[0].lower()
         if len(args) != 2:
-            raise UsageError(f"Usage: `/bizra rollback {args[0].lower()} <id>` with the id shown in the confirmation.")
-        if args[0].lower() == "confirm":
+            raise UsageError(f"Usage: `/bizra rollback {verb} <id>` with the id shown in the confirmation.")
+        if runtime.surface != "console":
+            # In Slack a confirmation is decided by its own buttons, where everyone in its channel sees it.
+            refusal = (f"`/bizra rollback {verb}` works only on the console. In Slack, use the "
+                       f"*{'Confirm rollback' if verb == 'confirm' else 'Cancel'}* button on the confirmation "
+                       "message in the channel where it was posted. Nothing was done.")
+            record(runtime, actor=invocation.user_id, channel=invocation.channel_id, action=f"rollback.{verb}",
+                   target=_target_name(runtime), before="", after="", outcome=AuditOutcome.REFUSED,
+                   detail=f"confirmation {args[1]}: typed in Slack")
+            return Reply(result=refusal, ephemeral=True)
+        place = confirmations.Place(surface="console", channel=invocation.channel_id)
+        if verb == "confirm":
             return confirm(runtime, plan_id=args[1], user_id=invocation.user_id, channel_id=invocation.channel_id,
-                           thread_ts=None)
-        return cancel(runtime, plan_id=args[1], user_id=invocation.user_id, channel_id=invocation.channel_id)
+                           thread_ts=None, place=place)
+        return cancel(runtime, plan_id=args[1], user_id=invocation.user_id, channel_id=invocation.channel_id,
+                      place=place)
     reason = " ".join(args).strip() or "no reason given"
     return request(runtime, reason=reason, user_id=invocation.user_id, channel_id=invocation.channel_id)
 
@@ -80,11 +99,15 @@ def rollback_button(invocation: ActionInvocation, runtime: Runtime) -> Reply | N
                          channel_id=invocation.channel_id)
     if refusal:
         return Reply(result=refusal, ephemeral=True)
+    place = confirmations.Place(surface="slack", channel=invocation.channel_id, message_ts=invocation.message_ts,
+                                thread_ts=invocation.thread_ts or invocation.message_ts)
     if invocation.action_id == CONFIRM_ACTION:
         return confirm(runtime, plan_id=invocation.value, user_id=invocation.user_id,
-                       channel_id=invocation.channel_id, thread_ts=invocation.thread_ts or invocation.message_ts)
+                       channel_id=invocation.channel_id, thread_ts=invocation.thread_ts or invocation.message_ts,
+                       place=place)
     if invocation.action_id == CANCEL_ACTION:
-        return cancel(runtime, plan_id=invocation.value, user_id=invocation.user_id, channel_id=invocation.channel_id)
+        return cancel(runtime, plan_id=invocation.value, user_id=invocation.user_id, channel_id=invocation.channel_id,
+                      place=place)
     if invocation.action_id == REQUEST_ACTION:
         alert = invocation.value.removeprefix("alert:")
         return request(runtime, reason=f"SLO alert {alert}", user_id=invocation.user_id,
@@ -117,9 +140,14 @@ def request(runtime: Runtime, *, reason: str, user_id: str, channel_id: str) -> 
     return Reply(result=planned)
 
 
-def cancel(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str) -> Reply:
-    claim = confirmations.decide(runtime, plan_id, user=user_id, to=confirmations.ConfirmationState.CANCELLED)
+def cancel(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str,
+           place: confirmations.Place | None = None) -> Reply:
+    claim = confirmations.decide(runtime, plan_id, user=user_id, to=confirmations.ConfirmationState.CANCELLED,
+                                 at=place)
     if claim.refusal or claim.plan is None:
+        if claim.plan is not None:  # a decision from the wrong place is an attempt worth auditing
+            record(runtime, actor=user_id, channel=channel_id, action="rollback.cancel", target=_target_name(runtime),
+                   before=claim.plan.current_image, after="", outcome=AuditOutcome.REFUSED, detail=claim.refusal or "")
         return Reply(result=claim.refusal or "", ephemeral=True)
     plan = claim.plan
     record(runtime, actor=user_id, channel=channel_id, action="rollback.cancel", target=_target_name(runtime),
@@ -128,9 +156,11 @@ def cancel(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str) -> 
     return Reply(result=RollbackCancelled(plan=plan, cancelled_by=user_id), replace_original=True)
 
 
-def confirm(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str, thread_ts: str | None) -> Reply:
-    """Claim the confirmation (at most once) and execute it."""
-    claim = confirmations.decide(runtime, plan_id, user=user_id, to=confirmations.ConfirmationState.RUNNING)
+def confirm(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str, thread_ts: str | None,
+            place: confirmations.Place | None = None) -> Reply:
+    """Claim the confirmation (at most once, from where it was posted) and execute it."""
+    claim = confirmations.decide(runtime, plan_id, user=user_id, to=confirmations.ConfirmationState.RUNNING,
+                                 at=place)
     if claim.refusal or claim.plan is None:
         plan = claim.plan
         record(runtime, actor=user_id, channel=channel_id, action="rollback.confirm", target=_target_name(runtime),
@@ -140,18 +170,23 @@ def confirm(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str, th
     plan = claim.plan
     outcome = "error"
     try:
-        result = _execute(runtime, plan, user_id=user_id, channel_id=channel_id, thread_ts=thread_ts)
+        result = _execute(runtime, plan, user_id=user_id, channel_id=claim.channel or channel_id,
+                          thread_ts=claim.thread_ts or thread_ts, lease=claim.lease)
         outcome = str(result.outcome)
+    except confirmations.LostClaim:
+        # This process stopped heartbeating long enough for another to take over: that one finishes it.
+        return Reply(result=f"Rollback `{plan.id}` was taken over by another replica of the bot after this one "
+                     "stopped reporting progress; its thread will have the summary.", ephemeral=True)
     finally:
-        # Whatever happened, the confirmation is spent: a retry must never run it again.
-        confirmations.finish(runtime, plan.id, outcome=outcome)
+        # Whatever happened, the confirmation is spent: a retry must never run it again (unless taken over).
+        confirmations.finish(runtime, plan.id, outcome=outcome, lease=claim.lease)
     return Reply(result=result, replace_original=True)
 
 
-class _Thread:
+class ProgressThread:
     """Posts into the confirmation's thread; a Slack hiccup is logged, never stops the rollback."""
 
-    def __init__(self, runtime: Runtime, *, channel_id: str, thread_ts: str | None) -> None:
+    def __init__(self, runtime: Runtime, *, channel_id: str | None, thread_ts: str | None) -> None:
         self._poster = runtime.poster.get()
         self._channel = channel_id if runtime.surface != "console" else None
         self._thread_ts = thread_ts
@@ -167,10 +202,16 @@ class _Thread:
 
 
 def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: str,
-             thread_ts: str | None) -> RollbackResult:
+             thread_ts: str | None, lease: confirmations.Lease | None = None) -> RollbackResult:
+    """Patch, follow the rollout (writing the claim's heartbeat), bundle, audit, post the summary.
+
+    A plain function: any thread may run it. `lease` is the claim (looked up when not given). Raises
+    `confirmations.LostClaim` when another process took the confirmation over meanwhile.
+    """
     settings = runtime.config.release.rollback
     target = release_target(runtime)
-    thread = _Thread(runtime, channel_id=channel_id, thread_ts=thread_ts)
+    held = lease or confirmations.current_lease(runtime, plan.id)
+    thread = ProgressThread(runtime, channel_id=channel_id, thread_ts=thread_ts)
     thread.post(RollbackStarted(plan=plan, confirmed_by=user_id))
     try:
         cluster = runtime.cluster.get()
@@ -180,26 +221,52 @@ def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: 
                                 confirmed_at=now, finished_at=now, message=f"The rollback was not applied: {exc}")
         cluster = None
     before = snapshot(cluster, target) if cluster else Snapshot({"unavailable": "no cluster access"})
+    if held is not None:
+        confirmations.save_before(runtime, held, json.dumps(before.parts, default=str))
     if cluster is not None:
         result = execute_rollback(
             cluster=cluster, clock=runtime.clock, plan=plan, confirmed_by=user_id,
             deadline_seconds=settings.rollout_deadline_seconds, poll_seconds=settings.poll_interval_seconds,
-            wait=time.sleep,  # real time between polls; the deadline is on the runtime's clock
+            wait=_beating(runtime, held),  # real time between polls; the deadline is on the runtime's clock
             on_progress=lambda point: thread.post(point),
         )
+    if held is not None:
+        confirmations.heartbeat(runtime, held)  # still ours? A take-over concludes it instead (LostClaim)
+    return conclude(runtime, result, cluster=cluster, before=before, thread=thread, actor=user_id,
+                    channel_id=channel_id)
+
+
+def _beating(runtime: Runtime, lease: confirmations.Lease | None) -> Callable[[float], None]:
+    """`wait` between polls that first writes the heartbeat (and notices a take-over)."""
+
+    def wait(seconds: float) -> None:
+        if lease is not None:
+            confirmations.heartbeat(runtime, lease)
+        time.sleep(seconds)
+
+    return wait
+
+
+def conclude(runtime: Runtime, result: RollbackResult, *, cluster: Cluster | None, before: Snapshot,
+             thread: ProgressThread, actor: str, channel_id: str, note: str = "") -> RollbackResult:
+    """After the rollout was followed: snapshot, audit, record a recovered image as stable, bundle, summary."""
+    settings = runtime.config.release.rollback
+    plan = result.plan
+    target = release_target(runtime)
     after = (snapshot(cluster, target, with_pods_and_events=True, events_limit=settings.events_limit)
              if cluster else Snapshot({"unavailable": "no cluster access"}))
     applied = result.outcome is not RollbackOutcome.NOT_APPLIED
     outcome = {RollbackOutcome.RECOVERED: AuditOutcome.OK, RollbackOutcome.TIMED_OUT: AuditOutcome.TIMEOUT}.get(
         result.outcome, AuditOutcome.FAILED)
-    record(runtime, actor=user_id, channel=channel_id, action="rollback", target=_target_name(runtime),
+    record(runtime, actor=actor, channel=channel_id, action="rollback", target=_target_name(runtime),
            before=plan.current_image, after=result.image_after or plan.current_image, outcome=outcome,
            detail=f"confirmation {plan.id}; {result.outcome}: {result.message} time to recovery: "
            + (f"{result.time_to_recovery_seconds:.1f} s" if result.time_to_recovery_seconds is not None else "none")
            + f"; reason: {plan.reason}"
-           + ("" if applied else "; nothing was changed"))
+           + ("" if applied else "; nothing was changed")
+           + (f"; {note}" if note else ""))
     if result.outcome is RollbackOutcome.RECOVERED and cluster is not None:
-        warning = record_stable(runtime, image=plan.target_image, source=f"rollback {plan.id}", by=user_id,
+        warning = record_stable(runtime, image=plan.target_image, source=f"rollback {plan.id}", by=actor,
                                 cluster=cluster)
         if warning:
             result.warnings.append(warning)
@@ -211,6 +278,6 @@ def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: 
         (path / "summary.md").write_text(summary_markdown(result) + "\n", encoding="utf-8")
     except OSError as exc:
         result.warnings.append(f"The incident bundle could not be written: {exc}")
-    if runtime.surface != "console":  # on the console the reply itself is the summary
+    if runtime.surface != "console" or result.resumed_by:  # on the console the reply itself is the summary
         thread.post(result)
     return result

@@ -30,6 +30,25 @@ class RollbackCancelled(BaseModel):
     cancelled_by: str
 
 
+class RollbackResumed(BaseModel):
+    """Posted in the thread when another process takes over a rollback whose executor was lost."""
+
+    plan: RollbackPlan
+    confirmed_by: str
+    lost_owner: str
+    last_heartbeat: datetime | None
+    resumed_by: str
+
+
+class RollbackInterrupted(BaseModel):
+    """The executor was lost and the rollout could not be followed: the confirmation is `interrupted`."""
+
+    plan: RollbackPlan
+    lost_owner: str
+    resumed_by: str
+    reason: str
+
+
 def _hm(when: datetime) -> str:
     return when.strftime("%H:%M UTC")
 
@@ -57,7 +76,9 @@ def plan_text(plan: RollbackPlan) -> str:
 
 
 def plan_question(plan: RollbackPlan) -> str:
-    return f":rewind: *Roll back?* requested by <@{plan.requested_by}> — {plan.reason}"
+    # The reason is user text: escaped, so `<!channel>` or a `<url|label>` in it stays text (issue 12).
+    reason = plan.reason.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f":rewind: *Roll back?* requested by <@{plan.requested_by}> — {reason}"
 
 
 def plan_footer(plan: RollbackPlan) -> str:
@@ -101,6 +122,38 @@ def cancelled_line(cancelled: RollbackCancelled) -> str:
     plan = cancelled.plan
     return (f":heavy_multiplication_x: Rollback of *{plan.namespace}/{plan.deployment}* to "
             f"`{plan.target_image}` cancelled by <@{cancelled.cancelled_by}>; nothing was changed.")
+
+
+def _lost(lost_owner: str, last_heartbeat: datetime | None) -> str:
+    since = f", no heartbeat since {last_heartbeat:%H:%M:%S UTC}" if last_heartbeat else ""
+    return f"the bot executing it ({lost_owner}) was lost{since}"
+
+
+def resumed_text(resumed: RollbackResumed) -> str:
+    plan = resumed.plan
+    return (f"Rollback {plan.id} resumed by {resumed.resumed_by} after the original executor was lost: "
+            f"{_lost(resumed.lost_owner, resumed.last_heartbeat)}. Following the rollout of {plan.target_image} "
+            f"(confirmed by {resumed.confirmed_by})…")
+
+
+def resumed_line(resumed: RollbackResumed) -> str:
+    plan = resumed.plan
+    return (f":arrows_counterclockwise: *Rollback resumed after the original executor was lost* — "
+            f"{_lost(resumed.lost_owner, resumed.last_heartbeat)}. `{resumed.resumed_by}` is following the "
+            f"rollout of `{plan.target_image}` (confirmed by <@{resumed.confirmed_by}>)…")
+
+
+def interrupted_text(interrupted: RollbackInterrupted) -> str:
+    plan = interrupted.plan
+    return (f"Rollback {plan.id} of {plan.namespace}/{plan.deployment} was interrupted: the bot executing it "
+            f"({interrupted.lost_owner}) was lost, and {interrupted.resumed_by} could not follow the rollout. "
+            f"{interrupted.reason}")
+
+
+def interrupted_line(interrupted: RollbackInterrupted) -> str:
+    plan = interrupted.plan
+    return (f":warning: *Rollback `{plan.id}` interrupted* — the bot executing it (`{interrupted.lost_owner}`) "
+            f"was lost, and the rollout could not be followed. {interrupted.reason}")
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -152,6 +205,8 @@ def summary_lines(result: RollbackResult) -> list[str]:
     if result.progress:
         last = result.progress[-1]
         lines.append(f"- Last seen: {last.updated}/{last.desired} updated, {last.available}/{last.desired} available")
+    if result.resumed_by:
+        lines.append(f"- Resumed by {result.resumed_by} after the original executor was lost")
     for warning in result.warnings:
         lines.append(f"- Warning: {warning}")
     if result.bundle_path:

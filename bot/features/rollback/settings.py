@@ -19,3 +19,7 @@ class RollbackSettings(BaseModel):
         default=Path("incidents"), description="Incident bundles go to <incidents_dir>/<UTC timestamp>/."
     )
     events_limit: int = Field(default=100, ge=1, description="Most recent namespace events kept in a bundle.")
+    heartbeat_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="A running rollback whose executor has not written a heartbeat for this "
+        "long is taken over (finished or marked interrupted) by the next replica or restart.",
+    )

@@ -6,7 +6,7 @@ from bot.core.runtime import Job, Registry, Subcommand
 from bot.features.slo.blocks import alert_blocks, note_blocks, status_blocks
 from bot.features.slo.handlers import alert_button, slo_command
 from bot.features.slo.render import AlertMessage, AlertNote, SloStatus, alert_text, note_text, status_text
-from bot.features.slo.watch import run_once
+from bot.features.slo.watch import prune, run_once
 
 
 def register(registry: Registry) -> None:
@@ -19,8 +19,12 @@ def register(registry: Registry) -> None:
         )
     )
     registry.add_action("alert.", alert_button)
-    registry.add_job(Job(name="slo-watch", body=lambda runtime, at: run_once(runtime, at=at),
+    # The body returns when it wants to run again (a sustain boundary), which the scheduler honours.
+    registry.add_job(Job(name="slo-watch", body=lambda runtime, at: run_once(runtime, at=at).next_evaluation,
                          interval=lambda config: config.slo.interval.total_seconds(),
+                         enabled=lambda config: config.slo.enabled))
+    registry.add_job(Job(name="slo-retention", body=lambda runtime, at: prune(runtime, at=at),
+                         interval=lambda config: config.slo.retention.interval.total_seconds(),
                          enabled=lambda config: config.slo.enabled))
     registry.renderers.add(SloStatus, text=status_text, blocks=status_blocks)
     registry.renderers.add(AlertMessage, text=alert_text, blocks=alert_blocks)

@@ -32,6 +32,22 @@ class OnCallSettings(BaseModel):
         return " ".join(parts) or "<!here>"
 
 
+class RetentionSettings(BaseModel):
+    """How long the store keeps history: `slo_samples` pruned, the audit log kept unless told otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples_days: float = Field(default=30.0, gt=0, description="Delete SLO evaluation samples older than this.")
+    audit_days: float | None = Field(
+        default=None, gt=0, description="Delete audit entries older than this (null: keep the audit log forever)."
+    )
+    audit_export_dir: str | None = Field(
+        default=None, description="Before deleting audit entries, append them as JSON lines to a file here."
+    )
+    interval: Duration = Field(default=timedelta(hours=1), description="Prune this often.")
+    batch_rows: int = Field(default=10_000, ge=100, description="Rows deleted per transaction.")
+
+
 class SloSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -43,6 +59,12 @@ class SloSettings(BaseModel):
         description="A breach is an SLO violated continuously this long; UNKNOWN this long is 'monitoring blind'.",
     )
     repage: Duration = Field(default=timedelta(minutes=15), description="Page again this often until acknowledged.")
+    max_concurrent_queries: int = Field(default=16, ge=1, le=64,
+                                        description="Prometheus queries one evaluation runs at once.")
+    tick_deadline: Duration = Field(
+        default=timedelta(seconds=30),
+        description="One deadline for a whole evaluation; a query not answered by then is UNKNOWN.",
+    )
     post_status: bool = Field(default=True,
                               description="Post the compact status in the release channel every interval.")
     enabled: bool = Field(default=True, description="Run the SLO watch in `bizra serve`.")
@@ -55,6 +77,8 @@ class SloSettings(BaseModel):
     burn_rate: BurnRatePolicy = Field(
         default_factory=BurnRatePolicy, description="Multiwindow burn-rate tiers for SLOs with `paging: burn_rate`."
     )
+    retention: RetentionSettings = Field(default_factory=RetentionSettings,
+                                         description="Pruning of slo_samples (and optionally the audit log).")
     catalog: list[SloDefinition] = Field(default_factory=default_catalog, min_length=1,
                                          description="The SLOs watched.")
 
@@ -65,7 +89,7 @@ class SloSettings(BaseModel):
             raise ValueError("must be a PromQL range such as 5m, 30s or 1h")
         return value
 
-    @field_validator("interval", "sustain", "repage")
+    @field_validator("interval", "sustain", "repage", "tick_deadline")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

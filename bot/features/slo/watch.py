@@ -1,13 +1,23 @@
 """The SLO watch's job body: evaluate → persist → post status, page, re-page, resolve.
 
 What flows through: the scheduler (or a test) calls `run_once(runtime, at=…)` with the time.
-The catalog is read from Prometheus (one query per SLO), the breach state is loaded from the
+The catalog is read from Prometheus (one query per SLO, up to `slo.max_concurrent_queries` at once,
+all under one `slo.tick_deadline`: a query unanswered by then is UNKNOWN, and the slow tick is
+logged and counted in `bizra_slo_slow_ticks_total`), the breach state is loaded from the
 store, stepped (`commands.breach.step`) and saved in one write transaction together with the
 evaluation history (`slo_samples`), so a restart or a second replica never pages a breach twice
 and never forgets one. Delivery then works off the persisted alerts: each pending piece (the page
 and its chart, a re-page, the acknowledgement note, the resolution, PagerDuty, the breach
 listeners) is claimed in the store, done, and recorded as done, so a retried tick re-sends only
 what never went out.
+
+Sustain boundary: `WatchRun.next_evaluation` is the earliest moment a pending decision falls due
+(a breach or a blind stretch reaching `sustain`, an unacknowledged alert's re-page); the job body
+returns it and the scheduler runs the watch again then instead of on the next interval tick, so a
+page goes out on the boundary itself. Such an early run is not mistaken for another replica's tick.
+
+Retention: `prune(runtime, at=…)` (the `slo-retention` job) deletes `slo_samples` older than
+`slo.retention.samples_days`, and audit entries only when `slo.retention.audit_days` is set.
 
 Tables (all `slo_`): `slo_state` (one row: the breach state as JSON), `slo_alerts` (every alert
 ever opened, for acknowledgements after the fact), `slo_samples` (at, slo, state, value, …).
@@ -16,16 +26,31 @@ ever opened, for acknowledgements after the fact), `slo_samples` (at, slo, state
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from bot.adapters.charts import Panel, render_png
+from bot.core import audit
 from bot.core.runtime import Runtime
 from bot.core.store import Database
-from bot.core.telemetry import ALERTS, SLO_EVALUATION_SECONDS
+from bot.core.telemetry import (
+    ALERTS,
+    RETENTION_PRUNED,
+    SLO_EVALUATION_SECONDS,
+    SLO_QUERIES_UNANSWERED,
+    SLO_SLOW_TICKS,
+)
 from bot.features.slo.render import AlertMessage, AlertNote, AlertView, NoteKind, alert_summary
 from commands.breach import (
+    BLIND_KEY,
     AckOutcome,
     Alert,
     AlertKind,
@@ -45,7 +70,7 @@ from commands.slo import (
     SloState,
     SloStatus,
     Unit,
-    evaluate,
+    evaluate_readings,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +111,10 @@ class WatchRun(BaseModel):
     status: SloStatus
     events: list[BreachEvent] = Field(default_factory=list)
     replayed: bool = False  # this time was evaluated already (another replica, a retried tick)
+    # The earliest moment a pending decision falls due (sustain boundary, re-page), if any.
+    next_evaluation: datetime | None = None
+    unanswered: int = 0  # queries not answered within slo.tick_deadline
+    slow: bool = False  # the tick reached slo.tick_deadline
 
 
 def _db(runtime: Runtime) -> Database:
@@ -119,12 +148,76 @@ def _source(runtime: Runtime) -> MetricsReader | _Unavailable:
         return _Unavailable(f"Prometheus client cannot be set up: {exc}")
 
 
-def evaluate_now(runtime: Runtime, *, at: datetime) -> SloStatus:
-    """Read and judge the catalog (no state change); timed into the bot's own metrics."""
+# -- reading: concurrent, bounded, one deadline ----------------------------------------------------
+
+# One pool of reader threads per metrics source, at most `max_concurrent_queries` threads: a query
+# still hanging when its tick's deadline passed keeps its thread until the client's timeout, so a hung
+# Prometheus can never pile up threads, and the next tick's queries wait behind it (and are UNKNOWN).
+_POOLS: weakref.WeakKeyDictionary[object, tuple[int, ThreadPoolExecutor]] = weakref.WeakKeyDictionary()
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(source: object, size: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        found = _POOLS.get(source)
+        if found is not None and found[0] == size:
+            return found[1]
+        if found is not None:
+            found[1].shutdown(wait=False, cancel_futures=True)
+        pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="slo-read")
+        _POOLS[source] = (size, pool)
+        return pool
+
+
+def _read_one(source: MetricsReader | _Unavailable, slo: SloDefinition, window: str, at: datetime) -> Reading:
+    try:
+        return source.read(slo, window=window, at=at)
+    except Exception as exc:  # a broken adapter must leave the SLO UNKNOWN, not stop the watch
+        return Reading(error=f"{type(exc).__name__}: {exc}")
+
+
+def read_catalog(source: MetricsReader | _Unavailable, catalog: Sequence[SloDefinition], *, window: str,
+                 at: datetime, max_concurrent: int, deadline: float) -> dict[str, Reading]:
+    """Every SLO's reading, up to `max_concurrent` queries at once, all within `deadline` seconds.
+
+    A query not answered by the deadline gives an UNKNOWN reading saying so (never OK); it is
+    cancelled if it had not started, and left to the client's timeout if it had."""
+    pool = _pool(source, max(1, max_concurrent))
+    futures: dict[Future[Reading], SloDefinition] = {
+        pool.submit(_read_one, source, slo, window, at): slo for slo in catalog}
+    done, _ = wait_futures(futures, timeout=max(0.0, deadline))
+    readings: dict[str, Reading] = {}
+    for future, slo in futures.items():
+        if future in done:
+            readings[slo.name] = future.result()
+        else:
+            future.cancel()
+            readings[slo.name] = Reading(
+                error=f"Prometheus did not answer within the evaluation's deadline ({deadline:g}s, "
+                      "slo.tick_deadline)")
+    return readings
+
+
+def _unanswered(readings: dict[str, Reading]) -> int:
+    return sum(1 for r in readings.values() if r.error and "slo.tick_deadline" in r.error)
+
+
+def _evaluate(runtime: Runtime, *, at: datetime, deadline: float | None = None) -> tuple[SloStatus, int]:
     settings = runtime.config.slo
     with SLO_EVALUATION_SECONDS.time():
-        return evaluate(settings.catalog, _source(runtime), window=settings.window, at=at,
-                        burn_policy=settings.burn_rate)
+        readings = read_catalog(_source(runtime), settings.catalog, window=settings.window, at=at,
+                                max_concurrent=settings.max_concurrent_queries,
+                                deadline=settings.tick_deadline.total_seconds() if deadline is None else deadline)
+        status = evaluate_readings(settings.catalog, readings, at=at, burn_policy=settings.burn_rate)
+    unanswered = _unanswered(readings)
+    if unanswered:
+        SLO_QUERIES_UNANSWERED.inc(unanswered)
+    return status, unanswered
+
+
+def evaluate_now(runtime: Runtime, *, at: datetime) -> SloStatus:
+    """Read and judge the catalog (no state change); timed into the bot's own metrics."""
+    return _evaluate(runtime, at=at)[0]
 
 
 # -- persistence ----------------------------------------------------------------------------------
@@ -195,31 +288,103 @@ def latest_evaluation(runtime: Runtime) -> SloStatus | None:
 # -- the job body ---------------------------------------------------------------------------------
 
 
+def due_times(state: BreachState, *, sustain: timedelta, repage: timedelta) -> list[datetime]:
+    """When the decisions pending in `state` fall due: a breach or a blind stretch reaching `sustain`
+    (no alert yet), an unacknowledged open alert's next re-page."""
+    times = [track.since + sustain for name, track in state.tracks.items()
+             if track.condition is SloState.BREACHING and state.open_alert(name) is None]
+    unknown = [track.since for track in state.tracks.values() if track.condition is SloState.UNKNOWN]
+    if unknown and state.open_alert(BLIND_KEY) is None:
+        times.append(min(unknown) + sustain)
+    times += [alert.last_page_at + repage for alert in state.alerts
+              if alert.is_open and alert.acknowledged_by is None]
+    return times
+
+
 def run_once(runtime: Runtime, *, at: datetime) -> WatchRun:
     """One tick: evaluate at `at`, step and persist the breach state, post status, deliver alerts."""
     settings = runtime.config.slo
-    status = evaluate_now(runtime, at=at)
+    started = time.monotonic()
+    deadline = settings.tick_deadline.total_seconds()
+    status, unanswered = _evaluate(runtime, at=at, deadline=deadline)
     db = _db(runtime)
     with db.transaction() as connection:
         state = _load(connection)
         # A tick within half an interval of the last evaluation is another replica's tick (or a retry):
         # with two replicas each ticking on its own timer, this keeps one status post per interval.
-        replayed = state.last_evaluated_at is not None and at < state.last_evaluated_at + settings.interval / 2
+        # Unless a decision fell due since that evaluation (the sustain boundary): then it is this
+        # watch's early run, which evaluates (and pages) but does not post another status.
+        last = state.last_evaluated_at
+        early = last is not None and at < last + settings.interval / 2
+        boundary = last is not None and any(
+            last < due <= at for due in due_times(state, sustain=settings.sustain, repage=settings.repage))
+        replayed = early and not boundary
         events: list[BreachEvent] = []
         if not replayed:
             stepped = step(state, status, sustain=settings.sustain, repage=settings.repage)
             events = stepped.events
-            _save(connection, stepped.state, at=at)
+            state = stepped.state
+            _save(connection, state, at=at)
             _record_samples(connection, status)
+    upcoming = [due for due in due_times(state, sustain=settings.sustain, repage=settings.repage) if due > at]
     if replayed:
         log.info("SLO evaluation at %s already recorded; only pending deliveries are retried", at)
-    elif settings.post_status:
+    elif settings.post_status and not early:
         try:
             runtime.poster.get().post(status)
         except Exception:
             log.exception("could not post the SLO status")
     deliver(runtime, at=at)
-    return WatchRun(status=status, events=events, replayed=replayed)
+    elapsed = time.monotonic() - started
+    slow = unanswered > 0 or elapsed > deadline
+    if slow:
+        SLO_SLOW_TICKS.inc()
+        log.warning("slow SLO tick at %s: %.1fs against slo.tick_deadline %gs, %d of %d queries unanswered "
+                    "(UNKNOWN); the next tick runs on its own schedule, none is stacked",
+                    at, elapsed, deadline, unanswered, len(settings.catalog))
+    return WatchRun(status=status, events=events, replayed=replayed, next_evaluation=min(upcoming, default=None),
+                    unanswered=unanswered, slow=slow)
+
+
+# -- retention ------------------------------------------------------------------------------------
+
+
+class PruneRun(BaseModel):
+    samples_deleted: int = 0
+    audit_deleted: int = 0
+    audit_exported_to: str | None = None
+
+
+def prune(runtime: Runtime, *, at: datetime) -> PruneRun:
+    """Delete `slo_samples` older than `slo.retention.samples_days` (by the `at` index, in batches),
+    and audit entries older than `audit_days` when set (exported first when `audit_export_dir` is)."""
+    retention = runtime.config.slo.retention
+    db = _db(runtime)
+    cutoff = _iso(at - timedelta(days=retention.samples_days))
+    deleted = 0
+    while True:
+        with db.transaction() as connection:
+            cursor = connection.execute(
+                "DELETE FROM slo_samples WHERE id IN "
+                "(SELECT id FROM slo_samples WHERE at < ? ORDER BY at LIMIT ?)", (cutoff, retention.batch_rows))
+            count = cursor.rowcount or 0
+        deleted += count
+        if count < retention.batch_rows:
+            break
+    result = PruneRun(samples_deleted=deleted)
+    if retention.audit_days is not None:
+        export = Path(retention.audit_export_dir) if retention.audit_export_dir else None
+        pruned = audit.prune(runtime, before=at - timedelta(days=retention.audit_days), export_dir=export,
+                             batch_rows=retention.batch_rows)
+        result.audit_deleted, result.audit_exported_to = pruned.deleted, pruned.exported_to
+    if result.samples_deleted:
+        RETENTION_PRUNED.labels(table="slo_samples").inc(result.samples_deleted)
+    if result.audit_deleted:
+        RETENTION_PRUNED.labels(table="audit_log").inc(result.audit_deleted)
+    if result.samples_deleted or result.audit_deleted:
+        log.info("retention: %d SLO samples and %d audit entries deleted", result.samples_deleted,
+                 result.audit_deleted)
+    return result
 
 
 # -- delivery -------------------------------------------------------------------------------------
@@ -386,7 +551,7 @@ def chart_png(runtime: Runtime, slos: list[SloDefinition], *, end: datetime, tit
             panels.append(Panel(slo=slo, series=series))
         except Exception as exc:
             panels.append(Panel(slo=slo, series=[], error=f"no data: {type(exc).__name__}"))
-    return render_png(panels, title=title, start=start, end=end)
+    return runtime.work.get().cpu(render_png, panels, title=title, start=start, end=end)  # off the GIL
 
 
 def _upload_chart(runtime: Runtime, alert: Alert) -> None:

@@ -14,7 +14,8 @@ def register(registry: Registry) -> None:
             name="verify",
             handler=verify,
             usage="verify",
-            summary="Check the cluster: Kyverno, HPA, NetworkPolicy, PoI Job, pods, health, Prometheus, WQ, canary.",
+            summary="Check the cluster: Kyverno, unsigned-image admission, HPA, NetworkPolicy, PoI Job, pods, health, "
+                    "Prometheus, WQ, canary.",
         )
     )
     registry.renderers.add(VerifyReport, text=verify_text, blocks=verify_blocks)

@@ -22,6 +22,8 @@ def targets_from(runtime: Runtime) -> VerifyTargets:
         label_selector=release.label_selector,
         expected_ready_pods=verify.expected_ready_pods,
         kyverno_policy=verify.kyverno_policy,
+        admission_probe_image=verify.admission_probe_image,
+        admission_probe_pod=verify.admission_probe_pod,
         hpa=verify.hpa,
         hpa_metric=verify.hpa_metric,
         default_deny_policy=verify.default_deny_policy,

@@ -27,7 +27,8 @@ class StoreCanaryHistory:
         except Exception as exc:  # sqlite errors, a locked or unreadable file
             raise Unavailable(f"the bot's canary record could not be read ({type(exc).__name__}: {exc})") from exc
         return [CanaryRecord(canary_id=e.canary_id, at=e.at, actor=e.actor, event=e.event, outcome=e.outcome,
-                             image=e.image, detail=e.detail) for e in entries]
+                             image=e.image, detail=e.detail, stage_before=e.stage_before, stage_after=e.stage_after)
+                for e in entries]
 
 
 def verify_ports(runtime: Runtime) -> VerifyPorts:

@@ -23,6 +23,14 @@ class VerifySettings(BaseModel):
     kyverno_policy: str = Field(
         default="require-signed-images", description="Kyverno ClusterPolicy that must exist and Enforce."
     )
+    admission_probe_image: str = Field(
+        default="nginx:latest",
+        description="Unsigned image of the admission test (a dry-run create, nothing runs); the checklist's own "
+        "probe, `kubectl run test-unsigned --image=nginx:latest`. Admission must refuse it for its signature.",
+    )
+    admission_probe_pod: str = Field(
+        default="test-unsigned", description="Name of the admission test's pod (never created: dryRun=All)."
+    )
     hpa: str = Field(default="node0-hpa-circuit-breaker", description="HorizontalPodAutoscaler of NODE0.")
     hpa_metric: str = Field(
         default="circuit_breaker_requests_per_second", description="Custom (Pods) metric the HPA must scale on."

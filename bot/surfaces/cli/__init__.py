@@ -11,18 +11,18 @@ its `run`, so `bizra --help` loads none of it and `bizra gates` loads only the c
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
-from bot.surfaces.cli import attest, console, gates, serve, verify
-from bot.surfaces.cli.common import add_global_options
+from bot.surfaces.cli import attest, console, dod, evidence, gates, serve, verify
+from bot.surfaces.cli.common import LOG_FORMATS, add_global_options
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-MODULES = (console, serve, gates, attest, verify)
+MODULES = (console, serve, gates, attest, verify, dod, evidence)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,13 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = args.log_level or ("ERROR" if args.command == "console" else "INFO")
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    kind = args.log_format or os.environ.get("BIZRA_LOG_FORMAT") or "text"
+    if kind not in LOG_FORMATS:
+        parser.error(f"BIZRA_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    from bot.core.logs import SECRETS, configure  # one line per event; secrets redacted, bodies never written
+
+    try:
+        configure(level=level, kind="json" if kind == "json" else "text")
+    except ValueError:  # an unknown level name
+        parser.error(f"--log-level {level!r}: choose DEBUG, INFO, WARNING or ERROR")
     from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` and usage errors skip it
 
     try:
         return int(args.run(args))
     except ConfigError as exc:
-        print(f"bizra: {exc}", file=sys.stderr)
+        print(f"bizra: {SECRETS.redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

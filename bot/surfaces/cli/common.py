@@ -1,6 +1,6 @@
 """What every CLI entry point shares: the options a user may type after the verb, and the config/runtime loaders.
 
-`--config` and `--log-level` are accepted both before the verb (`bizra --config bizra.yaml serve`) and
+`--config`, `--log-level` and `--log-format` are accepted both before the verb (`bizra --config bizra.yaml serve`) and
 after it (`bizra serve --config bizra.yaml`); after the verb wins. The sub-parsers' copies default to
 `argparse.SUPPRESS`, so leaving them out keeps the top-level value instead of resetting it.
 
@@ -18,12 +18,15 @@ if TYPE_CHECKING:
 
 CONFIG_HELP = "bizra.yaml to use (default: $BIZRA_CONFIG, else built-in defaults)"
 LOG_LEVEL_HELP = "DEBUG, INFO, WARNING or ERROR (default INFO; ERROR for the console)"
+LOG_FORMAT_HELP = "text or json: one line per event either way (default: $BIZRA_LOG_FORMAT, else text)"
+LOG_FORMATS = ("text", "json")  # bot.core.logs.FORMATS; not imported here, so that `bizra --help` stays light
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, default: Any = None) -> None:
-    """`--config` and `--log-level`; `default=argparse.SUPPRESS` on a sub-parser keeps the top-level value."""
+    """The global options; `default=argparse.SUPPRESS` on a sub-parser keeps the top-level value."""
     parser.add_argument("--config", default=default, metavar="FILE", help=CONFIG_HELP)
     parser.add_argument("--log-level", default=default, metavar="LEVEL", help=LOG_LEVEL_HELP)
+    parser.add_argument("--log-format", default=default, choices=LOG_FORMATS, help=LOG_FORMAT_HELP)
 
 
 def _verb_options() -> argparse.ArgumentParser:
@@ -33,15 +36,21 @@ def _verb_options() -> argparse.ArgumentParser:
 
 
 def add_verb(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """A verb's (or an action's) parser that also takes `--config` and `--log-level` where the user types them."""
+    """A verb's (or an action's) parser that also takes the global options where the user types them."""
     return subparsers.add_parser(name, parents=[_verb_options()], **kwargs)
 
 
 def config_from(args: argparse.Namespace) -> BizraConfig:
     """The validated config alone: for verbs that need neither secrets nor services (`bizra gates`)."""
     from bot.core.config import config_path_from, load_config  # lazy: pydantic and every section's models
+    from bot.core.logs import SECRETS  # lazy: as above
 
-    return load_config(config_path_from(getattr(args, "config", None)))
+    config = load_config(config_path_from(getattr(args, "config", None)))
+    # The environment variables the config names hold secrets too: no log line may show their values.
+    prometheus = config.slo.prometheus
+    SECRETS.add_env([prometheus.bearer_token_env, prometheus.basic_auth_password_env,
+                     config.slo.pagerduty.routing_key_env])
+    return config
 
 
 def runtime_from(args: argparse.Namespace, *, surface: str) -> Runtime:

@@ -8,8 +8,13 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import threading
+from typing import TYPE_CHECKING
 
 from bot.surfaces.cli.common import add_verb, runtime_from
+
+if TYPE_CHECKING:
+    from bot.core.config import BizraConfig, Secrets
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +32,22 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise _Stop
 
 
+def startup_problems(config: BizraConfig, secrets: Secrets) -> list[str]:
+    """What `bizra serve` cannot run without, each with how to set it (empty when all is there)."""
+    problems = []
+    missing = [name for name, value in (("SLACK_BOT_TOKEN", secrets.slack_bot_token),
+                                        ("SLACK_SIGNING_SECRET", secrets.slack_signing_secret))
+               if value is None or not value.get_secret_value().strip()]
+    if missing:
+        problems.append(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in the environment "
+                        "(export SLACK_BOT_TOKEN=xoxb-… SLACK_SIGNING_SECRET=…, from the Slack app's OAuth & "
+                        "Permissions and Basic Information pages)")
+    if config.slo.enabled and not config.slack.release_channel.strip():
+        problems.append("slack.release_channel is empty, so the SLO watch has nowhere to post "
+                        "(set slack.release_channel: C… in the config file, or slo.enabled: false)")
+    return problems
+
+
 def run(args: argparse.Namespace) -> int:
     from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
     from bot.surfaces.http import HttpServer  # lazy: slack_bolt and prometheus_client; only `serve` pays them
@@ -34,13 +55,22 @@ def run(args: argparse.Namespace) -> int:
     from bot.surfaces.slack_app import build_app  # lazy: slack_bolt, as above
 
     runtime = runtime_from(args, surface="slack")
-    if runtime.secrets.slack_signing_secret is None:
-        raise ConfigError("SLACK_SIGNING_SECRET is not set in the environment; Slack requests cannot be verified.")
+    # --- start-up checks: one line naming what is missing and how to set it (exit 2), before the app is built ---
+    problems = startup_problems(runtime.config, runtime.secrets)
+    if problems:
+        raise ConfigError("serve cannot start: " + "; ".join(problems) + ".")
+    # --- end of start-up checks ---
+    # Store integrity: an empty, truncated or corrupt store refuses start-up (StoreError: one line, exit 2);
+    # a missing one is created and the log says so.
+    log.info("store %s: %s", runtime.config.store.path, runtime.store.get().open().state)
     app = build_app(runtime)
+
+    work = runtime.work.get()  # slow work's executors (bot/core/work.py)
+    work.warm_up()  # spawn the chart process now, not on the first `/bizra slo`
 
     # Python dies on SIGTERM without unwinding; turning it into an exception lets the server stop
     # taking requests and lets work already acknowledged (a rollback following its rollout) finish:
-    # the lazy listeners' worker threads are joined at exit, within the pod's grace period.
+    # the work executors are shut down waiting for it, within the pod's grace period.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     scheduler = start_scheduler(runtime)  # the SLO watch
     server = HttpServer(app, host=runtime.secrets.host, port=runtime.secrets.port)
@@ -56,13 +86,18 @@ def run(args: argparse.Namespace) -> int:
             socket_mode.start()
         else:
             log.info("HTTP mode on %s:%d (/slack/events, /healthz, /metrics)", runtime.secrets.host, server.port)
-            server.serve_forever()
+            # The server runs on its own thread: waitress's loop would swallow an exception raised in
+            # it by the SIGTERM handler; the main thread only waits for the signal.
+            server.start_background()
+            threading.Event().wait()
     except _Stop:
         log.info("SIGTERM: stopping; work already acknowledged finishes first")
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the shutdown short
         if socket_mode is not None:
             socket_mode.close()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
-        server.stop()
+        server.stop()  # no new requests; requests being answered finish
+        work.shutdown(wait=True)  # acknowledged work finishes and answers
     return 0

@@ -1,0 +1,419 @@
+"""The outbox: every message the bot owes Slack, persisted until it is delivered or refused for good.
+
+`OutboxPoster` is the `Poster` of `bizra serve`. Each post, update or chart upload is first written
+as a row of the `outbox` table (in the bot's store), then sent through a `Transport` (Slack's Web
+API, `bot/adapters/slack.py`):
+
+- **In order per thread.** Rows of one thread (a top-level message and every reply to it or update
+  of it) are sent in the order they were written (`id` is the sequence); a row waits while an
+  earlier row of its thread is pending, so a reply never overtakes its parent and waits until the
+  parent has a `ts`. A top-level post that could not be sent at once returns the placeholder
+  `outbox:<id>`: replies and updates addressed to it are sent once the parent is.
+- **Never sent twice.** A row is claimed (`BEGIN IMMEDIATE`, a lease of `LEASE_SECONDS`) before it is
+  sent, by one thread of one process; a row enqueued again under the same `key` is the same row.
+- **Retried with backoff** on HTTP 5xx, timeouts and unreachable Slack (`TransientDeliveryError`):
+  1 s, 2 s, 4 s … capped at `MAX_BACKOFF_SECONDS`, by the next post of its thread or the `outbox`
+  background job; after `MAX_ATTEMPTS` it fails like a permanent error.
+- **A permanent error** (channel not found, not in channel, …: `PermanentDeliveryError`) marks the
+  row failed, is audited (`slack.delivery`, outcome `failed`) and told to whoever asked (an
+  ephemeral through the command's `response_url`, else a DM, else the log). A synchronous post that
+  fails for good raises, as it did before the outbox, so a caller that retries (the SLO watch) does.
+
+Who asked is taken from `requested_by(...)`, which the Slack surface wraps around each command and
+click; rows written outside one (scheduled status, alerts) have no requester and are logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.core.audit import AuditOutcome, record
+from bot.core.delivery import Postable
+from bot.core.rendering import Renderers
+from bot.core.runtime import Job, Registry, Runtime
+from bot.core.store import Database
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "outbox:"
+LEASE_SECONDS = 120.0
+MAX_ATTEMPTS = 12
+MAX_BACKOFF_SECONDS = 300.0
+KEEP_SENT_SECONDS = 7 * 24 * 3600.0
+PRUNE_EVERY_SECONDS = 3600.0
+SENDER_INTERVAL_SECONDS = 2.0
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    target TEXT,
+    payload TEXT NOT NULL,
+    requester TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    claimed_until REAL,
+    last_error TEXT NOT NULL DEFAULT '',
+    ts TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_thread ON outbox (thread, id);
+CREATE INDEX IF NOT EXISTS outbox_open ON outbox (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_ts ON outbox (channel, ts);
+"""
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+
+class DeliveryError(Exception):
+    """Slack did not take a message."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth trying again later: HTTP 5xx, a timeout, Slack unreachable, rate limit exhausted."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Trying again will not help: channel not found, not in channel, archived, invalid blocks, …"""
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who a message is sent for: told when it cannot be delivered."""
+
+    user_id: str = ""
+    channel_id: str = ""
+    response_url: str | None = None
+
+
+_requester: contextvars.ContextVar[Requester | None] = contextvars.ContextVar("bizra_requester", default=None)
+
+
+@contextmanager
+def requested_by(user_id: str, *, channel_id: str = "", response_url: str | None = None) -> Iterator[None]:
+    """Messages posted inside this block are on behalf of `user_id` (told if Slack refuses them)."""
+    token = _requester.set(Requester(user_id=user_id, channel_id=channel_id, response_url=response_url))
+    try:
+        yield
+    finally:
+        _requester.reset(token)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One row as the transport sends it: `thread_ts` / `ts` are real Slack timestamps by then."""
+
+    id: int
+    kind: str  # post | update | upload
+    channel: str
+    payload: dict[str, Any]
+    thread_ts: str | None = None  # post, upload: the parent
+    ts: str | None = None  # update: the message to change
+
+
+class Transport(Protocol):
+    def send(self, message: Outgoing) -> str | None:
+        """Deliver one message; returns its ts (post) or file id (upload). Raises `DeliveryError`."""
+        ...
+
+    def notify(self, requester: Requester, text: str) -> bool:
+        """Tell someone a message could not be delivered; False when there was no way to."""
+        ...
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    kind: str
+    channel: str
+    thread: str
+    target: str | None
+    payload: dict[str, Any]
+    requester: Requester | None
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str
+    ts: str | None
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> Row:
+        asked = json.loads(row["requester"]) if row["requester"] else None
+        return cls(id=row["id"], kind=row["kind"], channel=row["channel"], thread=row["thread"],
+                   target=row["target"], payload=json.loads(row["payload"]),
+                   requester=Requester(**asked) if asked else None, state=row["state"], attempts=row["attempts"],
+                   next_attempt_at=row["next_attempt_at"], last_error=row["last_error"], ts=row["ts"])
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before attempt `attempts + 1`: 1, 2, 4, … capped."""
+    return float(min(MAX_BACKOFF_SECONDS, 2.0 ** max(0, attempts - 1)))
+
+
+FailureListener = Callable[[Row, str], None]
+
+
+class Outbox:
+    """The `outbox` table and its sender. `now` is wall-clock seconds (backoff is about Slack, not the
+    release's clock); tests pass their own."""
+
+    def __init__(self, db: Database, transport: Transport, *, now: Callable[[], float] = time.time,
+                 on_failed: FailureListener | None = None) -> None:
+        self._db = db
+        self._transport = transport
+        self._now = now
+        self._on_failed = on_failed
+        self._pruned_at = 0.0
+        db.ensure_schema(_DDL)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def enqueue(self, *, kind: str, channel: str, payload: dict[str, Any], parent: str | None = None,
+                key: str | None = None, requester: Requester | None = None) -> int:
+        """Write one row (the same row again for a `key` already written); returns its id."""
+        key = key or uuid.uuid4().hex
+        asked = requester if requester is not None else _requester.get()
+        now = self._now()
+        with self._db.transaction() as connection:
+            existing = connection.execute("SELECT id FROM outbox WHERE key = ?", (key,)).fetchone()
+            if existing is not None:
+                return int(existing["id"])
+            thread = self._thread_of(connection, channel, parent) if parent else ""
+            cursor = connection.execute(
+                "INSERT INTO outbox (key, kind, channel, thread, target, payload, requester, state, attempts, "
+                "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                (key, kind, channel, thread, parent, json.dumps(payload),
+                 json.dumps(asked.__dict__) if asked else None, PENDING, now, now),
+            )
+            row_id = int(cursor.lastrowid or 0)
+            if not thread:  # a top-level message starts its own thread
+                connection.execute("UPDATE outbox SET thread = ? WHERE id = ?", (f"{PLACEHOLDER}{row_id}", row_id))
+        return row_id
+
+    @staticmethod
+    def _thread_of(connection: sqlite3.Connection, channel: str, parent: str) -> str:
+        """The ordering key of a reply to / update of `parent` (a placeholder or a Slack ts)."""
+        if parent.startswith(PLACEHOLDER):
+            row = connection.execute("SELECT thread FROM outbox WHERE id = ?",
+                                     (int(parent.removeprefix(PLACEHOLDER)),)).fetchone()
+            return str(row["thread"]) if row else parent
+        sent = connection.execute("SELECT thread FROM outbox WHERE channel = ? AND ts = ? ORDER BY id LIMIT 1",
+                                  (channel, parent)).fetchone()
+        return str(sent["thread"]) if sent else f"{channel}:{parent}"
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, row_id: int) -> Row:
+        found = self._db.connect().execute("SELECT * FROM outbox WHERE id = ?", (row_id,)).fetchone()
+        if found is None:
+            raise KeyError(row_id)
+        return Row.of(found)
+
+    def rows(self) -> list[Row]:
+        return [Row.of(r) for r in self._db.connect().execute("SELECT * FROM outbox ORDER BY id").fetchall()]
+
+    def resolve(self, ref: str | None) -> str | None:
+        """A placeholder's real ts once its message is sent (a real ts, or None, as it is)."""
+        if not ref or not ref.startswith(PLACEHOLDER):
+            return ref
+        found = self._db.connect().execute("SELECT state, ts FROM outbox WHERE id = ?",
+                                           (int(ref.removeprefix(PLACEHOLDER)),)).fetchone()
+        return str(found["ts"]) if found is not None and found["state"] == SENT and found["ts"] else ref
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def drain_thread(self, thread: str) -> None:
+        """Send the thread's due rows in order, stopping at the first that must wait."""
+        while True:
+            row = self._claim_head(thread)
+            if row is None:
+                return
+            self._send(row)
+
+    def pump(self) -> int:
+        """Send what is due in every thread (the background job); returns how many threads were tried."""
+        now = self._now()
+        connection = self._db.connect()
+        threads = [str(r["thread"]) for r in connection.execute(
+            "SELECT DISTINCT thread FROM outbox WHERE (state = ? AND next_attempt_at <= ?) "
+            "OR (state = ? AND claimed_until <= ?)", (PENDING, now, SENDING, now)).fetchall()]
+        for thread in threads:
+            try:
+                self.drain_thread(thread)
+            except Exception:  # one thread's trouble must not hold up the others
+                log.exception("outbox: sending thread %s failed", thread)
+        if now - self._pruned_at > PRUNE_EVERY_SECONDS:  # delivered and failed rows are kept a week
+            self._pruned_at = now
+            with self._db.transaction() as write:
+                write.execute("DELETE FROM outbox WHERE state IN (?, ?) AND created_at < ?",
+                              (SENT, FAILED, now - KEEP_SENT_SECONDS))
+        return len(threads)
+
+    def _claim_head(self, thread: str) -> Row | None:
+        """Claim the thread's first open row if it is due and nobody holds it."""
+        now = self._now()
+        with self._db.transaction() as connection:
+            head = connection.execute(
+                "SELECT * FROM outbox WHERE thread = ? AND state IN (?, ?) ORDER BY id LIMIT 1",
+                (thread, PENDING, SENDING)).fetchone()
+            if head is None:
+                return None
+            if head["state"] == SENDING and (head["claimed_until"] or 0) > now:
+                return None  # another sender is on it
+            if head["state"] == PENDING and head["next_attempt_at"] > now:
+                return None  # backing off; later rows of the thread wait behind it
+            connection.execute("UPDATE outbox SET state = ?, claimed_until = ?, attempts = attempts + 1 "
+                               "WHERE id = ?", (SENDING, now + LEASE_SECONDS, head["id"]))
+            claimed = Row.of(head)
+        return claimed
+
+    def _send(self, row: Row) -> None:
+        target = self.resolve(row.target)
+        if target is not None and target.startswith(PLACEHOLDER):
+            # Its parent is no longer pending (rows of a thread go in order) and has no ts: it failed.
+            self._fail(row, "the message it belongs to could not be posted")
+            return
+        message = Outgoing(id=row.id, kind=row.kind, channel=row.channel, payload=row.payload,
+                           thread_ts=target if row.kind != "update" else None,
+                           ts=target if row.kind == "update" else None)
+        try:
+            ts = self._transport.send(message)
+        except PermanentDeliveryError as exc:
+            self._fail(row, str(exc))
+            return
+        except Exception as exc:  # transient or unknown: keep it, try again after a while
+            self._retry(row, f"{type(exc).__name__}: {exc}" if not isinstance(exc, DeliveryError) else str(exc))
+            return
+        payload = row.payload
+        if row.kind == "upload":  # the chart's bytes are not kept once delivered
+            payload = {k: v for k, v in payload.items() if k != "png"}
+        with self._db.transaction() as connection:
+            connection.execute("UPDATE outbox SET state = ?, ts = ?, claimed_until = NULL, last_error = '', "
+                               "payload = ? WHERE id = ?", (SENT, ts, json.dumps(payload), row.id))
+
+    def _retry(self, row: Row, error: str) -> None:
+        attempts = row.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            self._fail(row, f"{error} (gave up after {attempts} attempts)")
+            return
+        delay = backoff(attempts)
+        log.warning("outbox: %s to %s not delivered (%s); attempt %d in %g s", row.kind, row.channel, error,
+                    attempts + 1, delay)
+        with self._db.transaction() as connection:
+            connection.execute("UPDATE outbox SET state = ?, next_attempt_at = ?, claimed_until = NULL, "
+                               "last_error = ? WHERE id = ?", (PENDING, self._now() + delay, error, row.id))
+
+    def _fail(self, row: Row, error: str) -> None:
+        with self._db.transaction() as connection:
+            connection.execute("UPDATE outbox SET state = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
+                               (FAILED, error, row.id))
+        failed = Row(**{**row.__dict__, "state": FAILED, "last_error": error})
+        log.error("outbox: %s to %s refused for good: %s", row.kind, row.channel, error)
+        if self._on_failed is not None:
+            try:
+                self._on_failed(failed, error)
+            except Exception:
+                log.exception("outbox: reporting the failed delivery %d failed", row.id)
+        self._tell(failed, error)
+
+    def _tell(self, row: Row, error: str) -> None:
+        what = row.payload.get("text") or row.payload.get("title") or row.kind
+        text = (f":warning: A message the bot owed <#{row.channel}> could not be delivered: {error}. "
+                f"It said: {str(what)[:300]}")
+        asked = row.requester
+        if asked is not None and (asked.response_url or asked.user_id):
+            try:
+                if self._transport.notify(asked, text):
+                    return
+            except Exception:
+                log.exception("outbox: telling %s about the failed delivery failed", asked.user_id)
+        log.error("outbox: nobody to tell about message %d: %s", row.id, text)
+
+
+class OutboxPoster:
+    """A `Poster` whose every message goes through the outbox (sent at once when its thread allows)."""
+
+    def __init__(self, outbox: Outbox, renderers: Renderers, *, default_channel: str) -> None:
+        self.outbox = outbox
+        self._renderers = renderers
+        self._default = default_channel
+
+    def _channel(self, channel: str | None) -> str:
+        chosen = channel or self._default
+        if not chosen:
+            raise RuntimeError("No channel to post to: set slack.release_channel in the config.")
+        return chosen
+
+    def _payload(self, result: Postable) -> dict[str, Any]:
+        return {"text": self._renderers.fallback(result), "blocks": self._renderers.blocks(result)}
+
+    def _deliver(self, row_id: int) -> Row:
+        self.outbox.drain_thread(self.outbox.get(row_id).thread)
+        row = self.outbox.get(row_id)
+        if row.state == FAILED:
+            raise PermanentDeliveryError(row.last_error)
+        return row
+
+    def post(self, result: Postable, *, channel: str | None = None, thread_ts: str | None = None) -> str | None:
+        target = self._channel(channel)
+        row = self._deliver(self.outbox.enqueue(kind="post", channel=target, payload=self._payload(result),
+                                                parent=self.outbox.resolve(thread_ts)))
+        if row.state == SENT:
+            return row.ts
+        # Not sent yet: a top-level message answers its placeholder, so replies can follow it.
+        return f"{PLACEHOLDER}{row.id}" if thread_ts is None else None
+
+    def update(self, ts: str, result: Postable, *, channel: str | None = None) -> None:
+        target = self._channel(channel)
+        self._deliver(self.outbox.enqueue(kind="update", channel=target, payload=self._payload(result),
+                                          parent=self.outbox.resolve(ts)))
+
+    def upload_png(self, png: bytes, *, filename: str, title: str, channel: str | None = None,
+                   thread_ts: str | None = None) -> str | None:
+        target = self._channel(channel)
+        payload = {"png": base64.b64encode(png).decode(), "filename": filename, "title": title, "text": title}
+        row = self._deliver(self.outbox.enqueue(kind="upload", channel=target, payload=payload,
+                                                parent=self.outbox.resolve(thread_ts)))
+        return row.ts if row.state == SENT else None
+
+    def pump(self) -> int:
+        return self.outbox.pump()
+
+
+def audit_failure(runtime: Runtime) -> FailureListener:
+    """Record a message Slack refused for good in the audit log."""
+
+    def listener(row: Row, error: str) -> None:
+        asked = row.requester
+        record(runtime, actor=asked.user_id if asked and asked.user_id else "bizra-bot", channel=row.channel,
+               action="slack.delivery", target=f"{row.kind} #{row.id} to {row.channel}", before="",
+               after=str(row.payload.get("text") or row.payload.get("title") or "")[:500],
+               outcome=AuditOutcome.FAILED, detail=error)
+
+    return listener
+
+
+def _send_due(runtime: Runtime, at: datetime) -> None:
+    poster = runtime.poster.get()
+    if isinstance(poster, OutboxPoster):
+        poster.pump()
+
+
+def register(registry: Registry) -> None:
+    """The background sender: retries what is due every couple of seconds (`bizra serve`)."""
+    registry.add_job(Job(name="outbox", body=_send_due, interval=lambda config: SENDER_INTERVAL_SECONDS))

@@ -1,0 +1,1 @@
+"""`/bizra dod`: the five Definition-of-Done gates with their evidence."""

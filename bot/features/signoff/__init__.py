@@ -1,0 +1,1 @@
+"""`/bizra signoff`: the readiness checklist's sign-off as one living Slack message."""
