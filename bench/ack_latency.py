@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.kube_api import KubeApiServer, deployment_manifest  # noqa: E402
-from tests.support.slack import SlackRecorder, post, sign, slash_command_body  # noqa: E402
+from tests.support.slack import SlackRecorder, block_action_body, post, sign, slash_command_body  # noqa: E402
 
 SECRET = "bench-signing-secret"  # made up; the server is local and only this script talks to it
 SLACK_DEADLINE_MS = 3000.0
@@ -178,9 +178,14 @@ def start_slow_tasks(url: str, recorder: SlackRecorder, *, slo_tasks: int, rollb
     wait_until(lambda: recorder.responses("rb"), timeout=30, what="the rollback confirmation")
     plan_id = next(element["value"] for block in recorder.responses("rb")[0].body.get("blocks") or []
                    for element in block.get("elements") or [] if element.get("action_id") == "rollback.confirm")
-    body = slash_command_body(f"rollback confirm {plan_id}", response_url=recorder.response_url("rbc"),
-                              user_id=RESPONDER)
+    body = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
+                             response_url=recorder.response_url("rbc"))  # the Confirm button
     post(url + "/slack/events", body, sign(SECRET, body))
+
+
+def _first_words(recorder: SlackRecorder, name: str) -> str:
+    answers = recorder.responses(name)
+    return "still following its held rollout" if not answers else str(answers[0].body.get("text", ""))[:100]
 
 
 def report(name: str, latencies: list[float], failures: int, *, idle_p99: float | None = None) -> float:
@@ -238,7 +243,7 @@ def main() -> int:
     ok = True
     try:
         wait_until(lambda: healthy(url), timeout=30, what="bizra serve's /healthz")
-        burst(url, recorder, count=5, tag="warm")  # warm-up; not reported
+        burst(url, recorder, count=50, tag="warm")  # warm-up (first code paths, the store's first pages); not reported
         print(f"bizra serve (HTTP, 127.0.0.1): signed '/bizra gates' bursts; "
               f"Slack's deadline {SLACK_DEADLINE_MS:,.0f} ms")
         idle50 = report("idle, 50 concurrent", *burst(url, recorder, count=50, tag="i50-"))
@@ -258,7 +263,7 @@ def main() -> int:
         answered = sum(bool(recorder.responses(f"slow{i}")) for i in range(slow_tasks))
         print(f"  slow tasks meanwhile: {prometheus.hung} hung Prometheus queries, {prometheus.ranges} chart range "
               f"queries, {answered}/{slow_tasks - int(rollback)} /bizra slo answered by the end of the bursts, "
-              f"rollback still following its held rollout: {rollback and not recorder.responses('rbc')}; "
+              f"rollback: {_first_words(recorder, 'rbc') if rollback else 'none'}; "
               f"busy answers so far: {len(BUSY_ANSWERS)}")
 
         held = hold_idle_connections(port, idle_connections)

@@ -30,13 +30,14 @@ from bot.features.dod import feature as dod
 from bot.features.evidence import feature as evidence
 from bot.features.gates import feature as gates
 from bot.features.help import feature as help_
+from bot.features.releases import feature as releases
 from bot.features.rollback import feature as rollback
 from bot.features.signoff import feature as signoff
 from bot.features.slo import feature as slo
 from bot.features.verify import feature as verify
 from commands.ports import Clock, SystemClock
 
-FEATURES = (help_, gates, slo, canary, rollback, verify, dod, audit, signoff, evidence)
+FEATURES = (help_, gates, slo, canary, rollback, releases, verify, dod, audit, signoff, evidence)
 
 
 def build_registry() -> Registry:

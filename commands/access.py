@@ -30,8 +30,10 @@ class Permission(StrEnum):
     VERIFY = "verify"
     DOD = "dod"  # see the five Definition-of-Done gates (read-only)
     ALERT_ACK = "alert.ack"
+    ALERT_SILENCE = "alert.silence"  # silence an SLO's re-pages for a while (audited, expires by itself)
     SIGNOFF = "signoff"  # see and tick the sign-off (each section still needs its own team)
     EVIDENCE = "evidence"  # assemble a release's evidence archive on demand
+    HISTORY = "history"  # see the release history (read-only)
 
 
 class Role(BaseModel):

@@ -13,11 +13,15 @@ Rules (the seed's "5-min sustained breach"):
   never green, and staying silent about it would look like green;
 - an open alert nobody acknowledged pages again every `repage`; acknowledged, it stays quiet;
 - a breach alert resolves when its SLO is OK again (UNKNOWN is not recovery); the blind alert
-  resolves when no SLO is UNKNOWN for `sustain` any more.
+  resolves when no SLO is UNKNOWN for `sustain` any more;
+- a silence (`Silence`: one SLO, the blind alert's key, or `all`, until a time) stops re-pages of the
+  alerts it covers while it lasts; it ends by itself when the clock passes `until`, and an alert still
+  open and unacknowledged then re-pages at once. A new breach still opens its alert and pages once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -26,6 +30,7 @@ from pydantic import BaseModel, Field
 from commands.slo import Comparator, Paging, SloResult, SloState, SloStatus, Unit
 
 BLIND_KEY = "monitoring-blind"
+SILENCE_ALL = "all"
 
 
 class AlertKind(StrEnum):
@@ -100,6 +105,33 @@ class BreachState(BaseModel):
         return next((a for a in self.alerts if a.id == alert_id), None)
 
 
+class Silence(BaseModel):
+    """Re-pages of `slo` (an SLO name, `monitoring-blind`, or `all`) held back until `until`."""
+
+    id: str
+    slo: str
+    until: datetime
+    reason: str
+    by: str
+    at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.at <= now < self.until
+
+    def covers(self, key: str, now: datetime) -> bool:
+        return self.active(now) and self.slo in (SILENCE_ALL, key)
+
+
+def silenced_until(silences: Sequence[Silence], key: str, now: datetime) -> datetime | None:
+    """The end of the longest silence covering `key` at `now`, or None when nothing silences it."""
+    return max((s.until for s in silences if s.covers(key, now)), default=None)
+
+
+def active_silences(silences: Sequence[Silence], now: datetime) -> list[Silence]:
+    """The silences in force at `now`, soonest to end first (expiry is by the clock alone)."""
+    return sorted((s for s in silences if s.active(now)), key=lambda s: (s.until, s.id))
+
+
 class EventKind(StrEnum):
     PAGE = "page"
     REPAGE = "repage"
@@ -142,15 +174,21 @@ def _alert_id(key: str, since: datetime) -> str:
     return f"{key}.{since.strftime('%Y%m%dT%H%M%S')}"
 
 
-def _repage(alert: Alert, *, now: datetime, repage: timedelta, events: list[BreachEvent]) -> None:
+def _repage(alert: Alert, *, now: datetime, repage: timedelta, events: list[BreachEvent],
+            silences: Sequence[Silence]) -> None:
+    if silenced_until(silences, alert.key, now) is not None:
+        return  # silenced: no re-page now; once the silence ends, one falls due at once if still unacknowledged
     if alert.acknowledged_by is None and now - alert.last_page_at >= repage:
         alert.pages_due += 1
         alert.last_page_at = now
         events.append(_event(EventKind.REPAGE, alert, now))
 
 
-def step(state: BreachState, status: SloStatus, *, sustain: timedelta, repage: timedelta) -> StepResult:
-    """The next breach state after one evaluation, and what to deliver. Purely computational."""
+def step(state: BreachState, status: SloStatus, *, sustain: timedelta, repage: timedelta,
+         silences: Sequence[Silence] = ()) -> StepResult:
+    """The next breach state after one evaluation, and what to deliver. Purely computational.
+
+    `silences` hold back re-pages of the alerts they cover while they last (see the module's rules)."""
     now = status.at
     new = state.model_copy(deep=True)
     events: list[BreachEvent] = []
@@ -186,7 +224,7 @@ def step(state: BreachState, status: SloStatus, *, sustain: timedelta, repage: t
             continue
         if track.condition is SloState.BREACHING:
             alert.value, alert.detail = result.value, result.burn_detail
-        _repage(alert, now=now, repage=repage, events=events)
+        _repage(alert, now=now, repage=repage, events=events, silences=silences)
 
     for alert in [a for a in new.alerts if a.is_open and a.kind is AlertKind.BREACH and a.slo not in by_name]:
         alert.resolved_at = now  # removed from the catalog: nothing left to watch
@@ -205,7 +243,7 @@ def step(state: BreachState, status: SloStatus, *, sustain: timedelta, repage: t
     elif blind and alert is not None:
         alert.blind = blind
         alert.detail = "; ".join(f"{b.name}: {b.reason}" for b in blind)
-        _repage(alert, now=now, repage=repage, events=events)
+        _repage(alert, now=now, repage=repage, events=events, silences=silences)
     elif alert is not None:
         alert.resolved_at = now
         events.append(_event(EventKind.RESOLVE, alert, now))

@@ -72,8 +72,10 @@ class CanaryRun(BaseModel):
     stage_started_at: datetime
     started_at: datetime
     started_by: str
-    channel: str = ""
+    channel: str = ""  # where it was started
+    # The run message (its ts is the thread's root, `thread_ts`) and the channel it is in.
     thread_ts: str | None = None
+    message_channel: str = ""
     # The stable Deployment's image when the canary started: what abort puts back if completion had begun.
     stable_image: str = ""
 
@@ -506,3 +508,52 @@ class CanaryStatus(BaseModel):
     check: PromotionCheck | None = None
     pending: str | None = None  # a transition in flight
     last_event: str | None = None
+
+
+# -- the run message ------------------------------------------------------------------------------
+
+
+class RunOutcome(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    ROLLED_BACK = "rolled_back"  # aborted by auto-rollback
+
+
+class CanaryRunMessage(BaseModel):
+    """The canary run as one living message: while active the status (stage, bake, SLO record, pods)
+    with Promote and Abort; once over, how it ended. `last_step` is the latest line of its thread."""
+
+    status: CanaryStatus
+    outcome: RunOutcome = RunOutcome.ACTIVE
+    last_step: str = ""
+    ended_by: str | None = None
+    ended_at: datetime | None = None
+    reason: str | None = None
+    buttons: bool = True  # False on an ephemeral copy for someone who only reads
+
+    @property
+    def run(self) -> CanaryRun | None:
+        return self.status.run
+
+
+class CanaryNotice(BaseModel):
+    """The answer to whoever ran a step: the step itself went to the run's thread; this points at it."""
+
+    step: BaseModel
+    channel: str | None = None
+    permalink: str | None = None
+
+
+def bake_fraction(check: PromotionCheck) -> float:
+    """How much of the stage's bake is done, 0..1."""
+    total = check.stage.bake.total_seconds()
+    return 1.0 if total <= 0 else min(1.0, max(0.0, check.baked.total_seconds() / total))
+
+
+def short_image(image: str, *, hex_chars: int = 12) -> str:
+    """`repo@sha256:<first 12 hex>…` (a tag is shown as it is)."""
+    repo, sep, digest = image.partition("@sha256:")
+    if not sep or len(digest) <= hex_chars:
+        return image
+    return f"{repo}@sha256:{digest[:hex_chars]}…"

@@ -27,7 +27,7 @@ C ≥ 0.55, D ≥ 0.40, F below.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -321,10 +321,38 @@ def judge_attestation(evidence: Evidence, trusted_keys: Sequence[TrustedKey]) ->
     attestation: Attestation = piece.model
     verdict = verify_attestation(attestation, digests=evidence.digests(), trusted_keys=trusted_keys)
     total = len(ArtifactName) - 1
-    measured = f"key {verdict.key_id}, {len(verdict.checked)}/{total} digests verified"
     if verdict.valid:
-        return base.result(Outcome.PASS, measured=measured)
+        return base.result(Outcome.PASS, measured=f"key {verdict.key_id}, {total}/{total} digests match")
+    if verdict.file is None:  # the key or the signature failed, so no digest can be trusted
+        return base.result(Outcome.FAIL, measured=f"key {verdict.key_id}, signature not verified",
+                           detail=verdict.problem or "invalid")
+    measured = f"key {verdict.key_id}, {digest_tally(attestation, evidence.digests())}"
     return base.result(Outcome.FAIL, measured=measured, detail=verdict.problem or "invalid")
+
+
+def digest_tally(attestation: Attestation, on_disk: Mapping[str, str | None]) -> str:
+    """Every attested artifact compared (not only up to the first mismatch): "3/4 digests match; cb.json changed …"."""
+    attested = {subject.name: subject.sha256 for subject in attestation.statement.subjects}
+    expected = [name.value for name in ArtifactName if name is not ArtifactName.ATTESTATION]
+    changed: list[str] = []
+    missing: list[str] = []
+    uncovered: list[str] = []
+    for name in expected:
+        if name not in attested:
+            uncovered.append(name)
+        elif on_disk.get(name) is None:
+            missing.append(name)
+        elif on_disk[name] != attested[name]:
+            changed.append(name)
+    matching = len(expected) - len(changed) - len(missing) - len(uncovered)
+    parts = [f"{matching}/{len(expected)} digests match"]
+    if changed:
+        parts.append(f"{', '.join(changed)} changed since {'it was' if len(changed) == 1 else 'they were'} signed")
+    if missing:
+        parts.append(f"{', '.join(missing)} missing on disk")
+    if uncovered:
+        parts.append(f"{', '.join(uncovered)} not attested")
+    return "; ".join(parts)
 
 
 # -- score and grade ------------------------------------------------------------------------------

@@ -18,8 +18,26 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from commands.cluster import Cluster, ClusterError, ClusterErrorKind, DeploymentState
-from commands.last_stable import LastStableRefused, ReleaseTarget, StableHistory, resolve_last_stable
+from commands.last_stable import (
+    HistoryRecord,
+    LastStableRefused,
+    ReleaseOutcome,
+    ReleaseTarget,
+    StableHistory,
+    chosen_target,
+    resolve_last_stable,
+)
 from commands.ports import Clock
+
+
+class TargetChoice(BaseModel):
+    """A release the confirmation's select menu offers as the target."""
+
+    release: int
+    image: str
+    outcome: ReleaseOutcome
+    at: datetime
+    by: str
 
 
 class RollbackPlan(BaseModel):
@@ -38,6 +56,15 @@ class RollbackPlan(BaseModel):
     channel: str
     requested_at: datetime
     expires_at: datetime
+    # Added with the target choice (old stored plans lack them): the history entry the target is,
+    # who chose it when it is not the default (`--to`, the select menu), and what the menu offers.
+    target_release: HistoryRecord | None = None
+    chosen_by: str | None = None
+    chosen_as: str | None = None
+    choices: list[TargetChoice] = Field(default_factory=list)
+
+
+MAX_CHOICES = 10
 
 
 class RollbackRefused(BaseModel):
@@ -95,34 +122,53 @@ class RollbackResult(BaseModel):
 
 def plan_rollback(*, cluster: Cluster, history: StableHistory, target: ReleaseTarget, now: datetime,
                   expires_in: timedelta, plan_id: str, reason: str, requested_by: str,
-                  channel: str) -> RollbackPlan | RollbackRefused:
-    """Resolve the target and read the current image; reads only. ClusterError becomes a refusal."""
+                  channel: str, to: str | None = None, chosen_by: str | None = None) -> RollbackPlan | RollbackRefused:
+    """Read the current image and resolve the target; reads only. ClusterError becomes a refusal.
+
+    Without `to`, the target is the newest stable image that differs from what runs now; with it,
+    the release or digest the person chose (`chosen_by`, default the requester).
+    """
     try:
-        stable = resolve_last_stable(history=history, cluster=cluster, target=target)
+        current = cluster.read_deployment(namespace=target.namespace, name=target.deployment)
+        running = current.images.get(target.container)
+        if running is None:
+            return RollbackRefused(
+                reason=f"{target.namespace}/{target.deployment} has no container `{target.container}` "
+                f"(it has {', '.join(current.images) or 'none'}).",
+                what_to_do="Check release.container in the config.",
+            )
+        stable = (chosen_target(to, history=history, target=target) if to
+                  else resolve_last_stable(history=history, cluster=cluster, target=target, running=running))
         if isinstance(stable, LastStableRefused):
             return RollbackRefused(reason=stable.reason, what_to_do=stable.what_to_do)
-        current = cluster.read_deployment(namespace=target.namespace, name=target.deployment)
+        offered = history.stable(limit=50)
     except ClusterError as exc:
         return RollbackRefused(reason=str(exc), what_to_do="Fix the cause and run the rollback again, or follow "
                                "ops/runbooks/CANARY-ROLLBACK.md by hand.")
-    running = current.images.get(target.container)
-    if running is None:
-        return RollbackRefused(
-            reason=f"{target.namespace}/{target.deployment} has no container `{target.container}` "
-            f"(it has {', '.join(current.images) or 'none'}).",
-            what_to_do="Check release.container in the config.",
-        )
     if running == stable.image:
         return RollbackRefused(
-            reason=f"{target.namespace}/{target.deployment} already runs the last stable image {stable.image} "
+            reason=f"{target.namespace}/{target.deployment} already runs "
+            + ("the last stable image" if not to else "the image you chose,") + f" {stable.image} "
             f"(from the {stable.source}).",
             what_to_do="A rollback would change nothing. Look at the SLO alert and the pods instead; "
-            "`/bizra canary abort` if a canary is taking traffic.",
+            "`/bizra canary abort` if a canary is taking traffic. `/bizra history` lists other releases.",
         )
+    choices: list[TargetChoice] = []
+    seen = {running}
+    for record in offered:
+        if record.image in seen:
+            continue
+        seen.add(record.image)
+        choices.append(TargetChoice(release=record.id, image=record.image, outcome=record.outcome, at=record.at,
+                                    by=record.by))
+        if len(choices) == MAX_CHOICES:
+            break
     return RollbackPlan(
         id=plan_id, namespace=target.namespace, deployment=target.deployment, container=target.container,
         current_image=running, target_image=stable.image, source=str(stable.source), source_detail=stable.detail,
         reason=reason, requested_by=requested_by, channel=channel, requested_at=now, expires_at=now + expires_in,
+        target_release=stable.record, chosen_by=(chosen_by or requested_by) if to else None, chosen_as=to,
+        choices=choices,
     )
 
 

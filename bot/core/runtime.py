@@ -12,6 +12,7 @@ to import the other.
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from collections.abc import Callable
@@ -148,7 +149,11 @@ class Registry:
         found = self.subcommands.get(name)
         if found is None:
             known = ", ".join(sorted(self.subcommands))
-            raise UsageError(f"`{_shown(name)}` is not a /bizra subcommand. Try one of: {known} (or `/bizra help`).")
+            close = difflib.get_close_matches(name.lower(), list(self.subcommands), n=1, cutoff=0.6)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            raise UsageError(
+                f"`{_shown(name)}` is not a /bizra subcommand.{hint} Try one of: {known} (or `/bizra help`)."
+            )
         return found
 
     def find_action(self, action_id: str) -> ActionHandler | None:

@@ -251,7 +251,8 @@ def build_app(runtime: Runtime, *, process_before_response: bool = True,
             return
         invocation = ActionInvocation(
             action_id=action_id,
-            value=str(clicked.get("value", "")),
+            # A button's value, or a select menu's chosen option.
+            value=str(clicked.get("value") or (clicked.get("selected_option") or {}).get("value", "")),
             user_id=str(user.get("id", "")),
             user_name=user.get("username") or user.get("name", ""),
             channel_id=str(channel_id),

@@ -78,7 +78,7 @@ def test_start_refuses_a_tag_and_a_second_canary_then_abort_returns_traffic(
     assert ephemeral(tag) and "not an image pinned by digest" in text_of(tag)
 
     started = driver.run(f"canary start {CANDIDATE}")
-    assert not ephemeral(started), text_of(started)
+    assert ephemeral(started) and "The run and its history" in text_of(started), text_of(started)
     assert "stage 1/3" in text_of(started) and "10%" in text_of(started)
     assert driver.route_weights() == {"node0": 90, "node0-canary": 10}
     container = driver.canary_deployment()["spec"]["template"]["spec"]["containers"][0]
@@ -126,7 +126,8 @@ def test_two_concurrent_promotes_apply_one_stage(api: KubeApiServer, tmp_path: P
                                                  driver_factory: MakeDriver) -> None:
     seed(api)
     driver: Driver = driver_factory(_bot_config(api, tmp_path), now_clock())
-    assert not ephemeral(driver.run(f"canary start {CANDIDATE}"))
+    started = driver.run(f"canary start {CANDIDATE}")
+    assert ephemeral(started) and "The run and its history" in text_of(started), text_of(started)
     before = len(driver.applies())
 
     # Two people (or a double click) at once; --force so the policy cannot refuse either one.

@@ -132,7 +132,7 @@ def test_canary_start_is_refused_until_the_signoff_is_complete(
 
     assert "signed by" in text_of(driver.run("signoff sign engineering notes and templates ready", user=MANAGER))
     started = driver.run(f"canary start {CANDIDATE}", user=MANAGER)
-    assert not ephemeral(started), text_of(started)
+    assert ephemeral(started) and "The run and its history" in text_of(started), text_of(started)
     assert load(driver.bot.runtime) is not None
     assert driver.route_weights() == {"node0": 90, "node0-canary": 10}
     starts = latest(driver.bot.runtime, 5, action_prefix="canary.start")
@@ -145,6 +145,6 @@ def test_a_forced_start_past_an_incomplete_signoff_is_audited(
     seed(api)
     driver: Driver = driver_factory(_config(api, tmp_path, evidence={"engineering.1": "gates"}), now_clock())
     started = driver.run(f'canary start {CANDIDATE} --force "hotfix, go/no-go by phone"', user=MANAGER)
-    assert not ephemeral(started), text_of(started)
+    assert ephemeral(started) and "The run and its history" in text_of(started), text_of(started)
     row = latest(driver.bot.runtime, 1, action_prefix="canary.start")[0]
     assert row.outcome == "ok" and "forced past an incomplete sign-off: hotfix, go/no-go by phone" in row.detail

@@ -66,7 +66,8 @@ def test_gates_shows_which_gate_fails_when_evidence_changed(slack_recorder: Slac
         answer = _verdict(slack_recorder)
 
     assert answer["response_type"] == "in_channel"
-    assert answer["blocks"][0]["text"]["text"] == "Release gates: grade C · score 0.667"
+    # A failing release says so first (issue 11), the grade second.
+    assert answer["blocks"][0]["text"]["text"] == "Release BLOCKED: 3 of 9 gates not passing (grade C · score 0.667)"
     text = json.dumps(answer["blocks"], ensure_ascii=False)
     assert ":grey_question: *4. Cache L1 hit ratio*" in text
     assert ":x: *9. PoI attestation*" in text

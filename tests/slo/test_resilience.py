@@ -216,7 +216,8 @@ def test_two_replicas_ticking_together_page_once(watch: Watch) -> None:
 
 
 def test_two_replicas_on_their_own_timers_post_one_status_per_interval(watch: Watch) -> None:
-    """Interval is 10 s: replica B ticks 3 s after replica A, every time; the channel sees one status each."""
+    """Interval is 10 s: replica B ticks 3 s after replica A, every time; the channel sees one status each
+    interval — since issue 11 as one living message, posted once and edited in place once per interval."""
     other = build_runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
 
     def statuses() -> int:
@@ -226,4 +227,5 @@ def test_two_replicas_on_their_own_timers_post_one_status_per_interval(watch: Wa
         first = watch.run(n * 10)
         second = run_once(other, at=watch.start + timedelta(seconds=n * 10 + 3))
         assert not first.replayed and second.replayed
-    assert statuses() == 3
+    assert statuses() == 1
+    assert len(watch.recorder.calls("chat.update")) == 2

@@ -3,6 +3,10 @@
 The recorder listens on 127.0.0.1 (port 0) and answers every Web API method and every
 `response_url` post, keeping what it received so tests can poll for it. Tests point the bot's
 `SLACK_API_URL` at `recorder.api_url` and give commands `response_url=recorder.response_url(...)`.
+
+It also keeps the messages as a channel would show them (`messages`, `message`, `top_level`,
+`replies`): each accepted `chat.postMessage` by its `ts`, with `chat.update` applied to it, and
+answers `chat.getPermalink` for a message it holds (`message_not_found` otherwise), as Slack does.
 """
 
 from __future__ import annotations
@@ -51,6 +55,55 @@ class Fault:
 
 
 @dataclass
+class SharedFile:
+    """One file as Slack keeps it: announced by files.getUploadURLExternal (name, length), its bytes POSTed
+    to the upload URL, then shared by files.completeUploadExternal in a channel (and thread, if given)."""
+
+    file_id: str
+    filename: str
+    length: int
+    upload_path: str
+    data: bytes | None = None
+    title: str = ""
+    channel_id: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+    completed: bool = False
+
+
+@dataclass
+class Message:
+    """A message as the channel shows it now: the last text and blocks it was posted or updated with."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    updates: int = 0
+
+    @property
+    def shown(self) -> str:
+        """Everything a reader sees: section texts and fields, context elements, button labels."""
+        parts: list[str] = []
+        for block in self.blocks:
+            text = block.get("text")
+            if isinstance(text, dict):
+                parts.append(str(text.get("text", "")))
+            parts += [str(f.get("text", "")) for f in block.get("fields") or [] if isinstance(f, dict)]
+            for element in block.get("elements") or []:
+                if not isinstance(element, dict):
+                    continue
+                label = element.get("text")
+                parts.append(str(label.get("text", "")) if isinstance(label, dict) else str(label or ""))
+        return "\n".join(part for part in parts if part) or self.text
+
+    def buttons(self) -> list[dict[str, Any]]:
+        return [element for block in self.blocks if block.get("type") == "actions"
+                for element in block.get("elements") or [] if element.get("type") == "button"]
+
+
+@dataclass
 class SlackRecorder:
     requests: list[Recorded] = field(default_factory=list)
     # Per Web API method: a function returning (status, headers, body) to override the default "ok".
@@ -64,6 +117,10 @@ class SlackRecorder:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _released: threading.Event = field(default_factory=threading.Event)
     _ts: int = 0
+    # The messages the channels hold, by (channel, ts): posted, then updated in place.
+    messages: dict[tuple[str, str], Message] = field(default_factory=dict)
+    # Uploads as Slack tracks them, by file id (see `SharedFile`, `files_in_thread`).
+    uploads: dict[str, SharedFile] = field(default_factory=dict)
 
     def fail_next(self, method: str, times: int = 1, *, error: str | None = None, status: int | None = None,
                   hang: bool = False) -> Fault:
@@ -109,6 +166,19 @@ class SlackRecorder:
                 self.wfile.write(payload)
 
             do_PUT = do_POST
+
+            def do_GET(self) -> None:  # slack_sdk sends some read methods (chat.getPermalink) as GET
+                path, _, query = self.path.partition("?")
+                recorded = Recorded(path=path, method="GET", headers=dict(self.headers),
+                                    body=dict(urllib.parse.parse_qsl(query)))
+                status, headers, body = recorder._answer(recorded)
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         # A short poll interval: shutdown() waits for the serving loop's next poll.
@@ -159,14 +229,120 @@ class SlackRecorder:
         override = self.overrides.get(recorded.api_method)
         if override:
             return override(recorded)
+        if recorded.api_method == "chat.getPermalink":
+            return 200, {"Content-Type": "application/json"}, self._permalink(recorded)
         body: dict[str, Any] = {"ok": True, "ts": ts, "channel": recorded.body.get("channel", "C0")}
+        self._keep(recorded, ts)
         if recorded.api_method == "auth.test":
             body.update(user_id="UBOT", bot_id="BBOT", team_id="T0", user="bizra", team="test")
         if recorded.api_method == "files.getUploadURLExternal":
-            body.update(upload_url=f"{self.base}/upload/{self._ts}", file_id=f"F{self._ts}")
+            problem = self._issue_upload(recorded, number=int(ts.split(".")[1]))
+            if problem:
+                return 200, {"Content-Type": "application/json"}, {"ok": False, "error": problem}
+            body.update(upload_url=f"{self.base}/upload/{int(ts.split('.')[1])}",
+                        file_id=f"F{int(ts.split('.')[1])}")
+        if recorded.path.startswith("/upload/"):
+            self._receive_upload(recorded)
         if recorded.api_method == "files.completeUploadExternal":
+            problem = self._complete_uploads(recorded)
+            if problem:
+                return 200, {"Content-Type": "application/json"}, {"ok": False, "error": problem}
             body.update(files=_completed_files(recorded))
         return 200, {"Content-Type": "application/json"}, body
+
+    # files.getUploadURLExternal → POST the bytes → files.completeUploadExternal, checked as Slack checks them.
+    def _issue_upload(self, recorded: Recorded, *, number: int) -> str | None:
+        filename = str(recorded.body.get("filename") or "")
+        try:
+            length = int(recorded.body.get("length") or 0)
+        except ValueError:
+            return "invalid_arguments"
+        if not filename or length <= 0:
+            return "invalid_arguments"
+        with self._lock:
+            self.uploads[f"F{number}"] = SharedFile(file_id=f"F{number}", filename=filename, length=length,
+                                                    upload_path=f"/upload/{number}")
+        return None
+
+    def _receive_upload(self, recorded: Recorded) -> None:
+        with self._lock:
+            for shared in self.uploads.values():
+                if shared.upload_path == recorded.path.split("?")[0]:
+                    shared.data = recorded.raw
+
+    def _complete_uploads(self, recorded: Recorded) -> str | None:
+        """Unknown ids, or bytes never uploaded (or not the announced length), are refused: file_not_found;
+        a thread_ts without a channel_id cannot place the file: invalid_arguments."""
+        given = recorded.body.get("files")
+        if isinstance(given, str):
+            with contextlib.suppress(json.JSONDecodeError):
+                given = json.loads(given)
+        if not isinstance(given, list) or not given:
+            return None  # answered as before (`_completed_files`' default)
+        channel_id = recorded.body.get("channel_id") or None
+        thread_ts = recorded.body.get("thread_ts") or None
+        if thread_ts and not channel_id:
+            return "invalid_arguments"
+        with self._lock:
+            pairs = [(item, self.uploads.get(str(item.get("id")))) for item in given if isinstance(item, dict)]
+            if any(f is None or f.data is None or len(f.data) != f.length for _, f in pairs):
+                return "file_not_found"
+            for item, shared in pairs:
+                assert shared is not None
+                shared.title = str(item.get("title") or shared.filename)
+                shared.channel_id, shared.thread_ts = channel_id, thread_ts
+                shared.initial_comment = recorded.body.get("initial_comment")
+                shared.completed = True
+        return None
+
+    def files_in_thread(self, channel_id: str, thread_ts: str) -> list[SharedFile]:
+        """Files completed into that thread, in upload order (what the thread shows under the messages)."""
+        with self._lock:
+            return [f for f in self.uploads.values()
+                    if f.completed and f.channel_id == channel_id and f.thread_ts == thread_ts]
+
+    def _keep(self, recorded: Recorded, ts: str) -> None:
+        """Hold a posted message, or apply an update to the one it names (as the channel would show it)."""
+        body = recorded.body
+        channel = str(body.get("channel", "C0"))
+        blocks = body.get("blocks")
+        if isinstance(blocks, str):
+            with contextlib.suppress(json.JSONDecodeError):
+                blocks = json.loads(blocks)
+        shown = blocks if isinstance(blocks, list) else []
+        with self._lock:
+            if recorded.api_method == "chat.postMessage":
+                thread = body.get("thread_ts")
+                self.messages[(channel, ts)] = Message(channel=channel, ts=ts, text=str(body.get("text", "")),
+                                                       blocks=shown, thread_ts=str(thread) if thread else None)
+            elif recorded.api_method == "chat.update":
+                held = self.messages.get((channel, str(body.get("ts", ""))))
+                if held is not None:
+                    held.text = str(body.get("text", held.text))
+                    held.blocks = shown if blocks is not None else held.blocks
+                    held.updates += 1
+
+    def _permalink(self, recorded: Recorded) -> dict[str, Any]:
+        channel, ts = str(recorded.body.get("channel", "")), str(recorded.body.get("message_ts", ""))
+        with self._lock:
+            held = (channel, ts) in self.messages
+        if not held:
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel, "permalink": permalink(channel, ts)}
+
+    def message(self, channel: str, ts: str) -> Message:
+        with self._lock:
+            return self.messages[(channel, ts)]
+
+    def top_level(self, channel: str) -> list[Message]:
+        """The channel's own messages (not replies in a thread), oldest first."""
+        with self._lock:
+            return [m for m in self.messages.values() if m.channel == channel and not m.thread_ts]
+
+    def replies(self, channel: str, ts: str) -> list[Message]:
+        """The thread under message `ts`, oldest first."""
+        with self._lock:
+            return [m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts]
 
     # What the tests read.
     def calls(self, method: str | None = None, *, path_prefix: str | None = None) -> list[Recorded]:
@@ -192,6 +368,11 @@ class SlackRecorder:
                 return snapshot
             time.sleep(0.02)  # polling interval until the deadline
         raise AssertionError(f"timed out waiting for {what}; received: {[r.path for r in self.calls()]}")
+
+
+def permalink(channel: str, ts: str) -> str:
+    """The link Slack gives a message: the workspace, the channel, `p` and the ts without its dot."""
+    return f"https://bizra.slack.com/archives/{channel}/p{ts.replace('.', '')}"
 
 
 def _completed_files(recorded: Recorded) -> list[dict[str, Any]]:

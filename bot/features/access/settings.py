@@ -18,13 +18,16 @@ P = Permission
 
 def _default_roles() -> dict[str, Role]:
     return {
-        "viewer": Role(permissions=[P.GATES, P.SLO, P.CANARY_STATUS, P.VERIFY, P.DOD, P.AUDIT, P.SIGNOFF]),
-        "deployer": Role(permissions=[P.CANARY_START, P.CANARY_PROMOTE, P.CANARY_ABORT, P.ALERT_ACK, P.EVIDENCE]),
-        "responder": Role(permissions=[P.ROLLBACK, P.CANARY_ABORT, P.ALERT_ACK]),
+        "viewer": Role(permissions=[P.GATES, P.SLO, P.CANARY_STATUS, P.VERIFY, P.DOD, P.AUDIT, P.SIGNOFF,
+                                    P.HISTORY]),
+        "deployer": Role(permissions=[P.CANARY_START, P.CANARY_PROMOTE, P.CANARY_ABORT, P.ALERT_ACK, P.ALERT_SILENCE,
+                                      P.EVIDENCE]),
+        "responder": Role(permissions=[P.ROLLBACK, P.CANARY_ABORT, P.ALERT_ACK, P.ALERT_SILENCE]),
         "release-manager": Role(
             permissions=[
                 P.GATES, P.SLO, P.CANARY_STATUS, P.VERIFY, P.DOD, P.AUDIT, P.CANARY_START, P.CANARY_PROMOTE,
-                P.CANARY_ABORT, P.CANARY_FORCE, P.ROLLBACK, P.ALERT_ACK, P.SIGNOFF, P.EVIDENCE,
+                P.CANARY_ABORT, P.CANARY_FORCE, P.ROLLBACK, P.ALERT_ACK, P.ALERT_SILENCE, P.SIGNOFF, P.EVIDENCE,
+                P.HISTORY,
             ]
         ),
     }
@@ -34,7 +37,8 @@ class AccessSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     everyone: list[Permission] = Field(
-        default_factory=lambda: [P.GATES, P.SLO, P.CANARY_STATUS, P.VERIFY, P.DOD, P.AUDIT, P.SIGNOFF],
+        default_factory=lambda: [P.GATES, P.SLO, P.CANARY_STATUS, P.VERIFY, P.DOD, P.AUDIT, P.SIGNOFF,
+                                 P.HISTORY],
         description="Permissions every Slack user has (read-only ones by default).",
     )
     roles: dict[str, Role] = Field(

@@ -43,7 +43,7 @@ def handle_breach(runtime: Runtime, event: BreachEvent) -> CanaryAborted | None:
         return None
     reason = describe_breach(event)
     channel = runtime.config.slack.release_channel or active.run.channel
-    thread = Thread(runtime, channel=channel, thread_ts=active.run.thread_ts)
+    thread = Thread.of(runtime, active.run, channel=channel)
     if not runtime.config.canary.auto_rollback:
         thread.post(f":warning: {reason} during canary stage {active.run.stage + 1} of `{active.run.image}`. "
                     "Auto-rollback is off (canary.auto_rollback): nothing was changed. Decide now: "

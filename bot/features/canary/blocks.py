@@ -6,23 +6,43 @@ second section, and for some a context block (who did it, or the canary's id).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ConfirmObject, MarkdownTextObject
+
 from bot.core.blocks import Blocks, context, section
 from bot.features.canary.render import (
+    ABORT_ACTION,
+    ABORT_CONFIRM,
+    ABORT_LABEL,
+    ABORT_QUESTION,
+    PROMOTE_ACTION,
+    PROMOTE_CONFIRM,
     REFUSED_NOTE,
     CanaryAborted,
     CanaryApplyFailed,
     CanaryCompleted,
     CanaryCompletionPending,
+    CanaryNotice,
     CanaryPromoted,
     CanaryRefused,
+    CanaryRunMessage,
     CanaryStarted,
     CanaryStatus,
+    RunOutcome,
     aborted_lines,
+    button_value,
     completed_lines,
     failed_lines,
     pending_lines,
+    pointer,
+    promote_label,
+    promote_question,
     promoted_lines,
     refused_lines,
+    run_footer,
+    run_lines,
     started_lines,
     status_footer,
     status_lines,
@@ -72,4 +92,47 @@ def aborted_blocks(result: CanaryAborted) -> Blocks:
 
 
 def status_blocks(result: CanaryStatus) -> Blocks:
-    return _blocks(status_lines(result), note=status_footer(result))
+    return _blocks(status_lines(result, slack=True), note=status_footer(result))
+
+
+def _confirm(words: tuple[str, str, str], question: str) -> ConfirmObject:
+    title, yes, no = words
+    return ConfirmObject(title=title, text=MarkdownTextObject(text=question), confirm=yes, deny=no)
+
+
+def run_blocks(message: CanaryRunMessage) -> Blocks:
+    """The living run message: what it is now, Promote / Abort while active, the small print."""
+    lines = run_lines(message, slack=True)
+    blocks: Blocks = [section(lines[0])]
+    if len(lines) > 1:
+        blocks.append(section("\n".join(lines[1:])))
+    run = message.run
+    if message.outcome is RunOutcome.ACTIVE and message.buttons and run is not None and message.status.stage:
+        value = button_value(message)
+        blocks.append(ActionsBlock(block_id=f"canary-{run.id}", elements=[
+            ButtonElement(text=promote_label(message), action_id=PROMOTE_ACTION, value=value, style="primary",
+                          confirm=_confirm(PROMOTE_CONFIRM, promote_question(message))),
+            ButtonElement(text=ABORT_LABEL, action_id=ABORT_ACTION, value=value, style="danger",
+                          confirm=_confirm(ABORT_CONFIRM, ABORT_QUESTION)),
+        ]))
+    blocks.append(context(run_footer(message)))
+    return blocks
+
+
+def _step_blocks(step: object) -> Blocks:
+    for kind, render in _STEPS:
+        if isinstance(step, kind):
+            return render(step)
+    return [section(str(step))]
+
+
+def notice_blocks(notice: CanaryNotice) -> Blocks:
+    """The step (or the run, for status) as its own blocks, and where the run message is."""
+    return [*_step_blocks(notice.step), context(pointer(notice))]
+
+
+_STEPS: list[tuple[type, Callable[[Any], Blocks]]] = [
+    (CanaryRunMessage, run_blocks), (CanaryStarted, started_blocks), (CanaryPromoted, promoted_blocks),
+    (CanaryCompleted, completed_blocks), (CanaryCompletionPending, pending_blocks), (CanaryApplyFailed, failed_blocks),
+    (CanaryAborted, aborted_blocks), (CanaryStatus, status_blocks), (CanaryRefused, refused_blocks),
+]

@@ -1,4 +1,5 @@
-"""The canary feature on the registry: its subcommand, renderers and the auto-rollback breach listener."""
+"""The canary feature on the registry: its subcommand, the run message's buttons, renderers and the
+auto-rollback breach listener."""
 
 from __future__ import annotations
 
@@ -8,28 +9,34 @@ from bot.features.canary.blocks import (
     aborted_blocks,
     completed_blocks,
     failed_blocks,
+    notice_blocks,
     pending_blocks,
     promoted_blocks,
     refused_blocks,
+    run_blocks,
     started_blocks,
     status_blocks,
 )
-from bot.features.canary.handlers import USAGE, canary_command
+from bot.features.canary.handlers import USAGE, canary_button, canary_command
 from bot.features.canary.render import (
     CanaryAborted,
     CanaryApplyFailed,
     CanaryCompleted,
     CanaryCompletionPending,
+    CanaryNotice,
     CanaryPromoted,
     CanaryRefused,
+    CanaryRunMessage,
     CanaryStarted,
     CanaryStatus,
     aborted_text,
     completed_text,
     failed_text,
+    notice_text,
     pending_text,
     promoted_text,
     refused_text,
+    run_text,
     started_text,
     status_text,
 )
@@ -52,4 +59,7 @@ def register(registry: Registry) -> None:
     registry.renderers.add(CanaryApplyFailed, text=failed_text, blocks=failed_blocks)
     registry.renderers.add(CanaryAborted, text=aborted_text, blocks=aborted_blocks)
     registry.renderers.add(CanaryStatus, text=status_text, blocks=status_blocks)
+    registry.renderers.add(CanaryRunMessage, text=run_text, blocks=run_blocks)
+    registry.renderers.add(CanaryNotice, text=notice_text, blocks=notice_blocks)
+    registry.add_action("canary.", canary_button)  # Promote / Abort on the run message
     registry.add_breach_listener(on_breach)

@@ -3,8 +3,9 @@
 What flows through: a request (who, where, image or reason) comes in from the Slack handler or
 from auto-rollback; this module reads the stored run, the gates, the SLO history and the pods,
 asks `commands.canary` what may happen, claims the transition in the store, applies manifests
-through the cluster adapter, records the outcome (stage, history, audit, last stable) and posts
-progress in the canary's thread. It returns the result model the renderers show.
+through the cluster adapter, records the outcome (stage, history, audit, last stable), posts the
+step in the run's thread and edits the run message (the thread's root; docs/canary.md). It returns
+the result model the renderers show.
 
 Order of every change: decide → claim (BEGIN IMMEDIATE, expected stage) → cluster → record. The
 recorded stage moves only after the cluster accepted the whole manifest; a failed apply is undone
@@ -27,7 +28,7 @@ from bot.core.delivery import Postable
 from bot.core.runtime import Runtime
 from bot.features.canary import store as store
 from bot.features.canary.inputs import canary_pods, gap_limit, gate_verdict, load_documents, slo_samples, stages
-from bot.features.releases.history import record_stable
+from bot.features.releases.history import record_aborted, record_stable
 from bot.features.signoff.handlers import current as signoff_now
 from commands.canary import (
     ApplyFailed,
@@ -39,11 +40,13 @@ from commands.canary import (
     CanaryPromoted,
     CanaryRefused,
     CanaryRun,
+    CanaryRunMessage,
     CanaryStarted,
     CanaryStatus,
     CompletionStep,
     ManifestError,
     PromotionCheck,
+    RunOutcome,
     Stage,
     apply_documents,
     check_promotion,
@@ -97,13 +100,33 @@ def _stable_documents(runtime: Runtime, *, image: str) -> list[KubeObject]:
 
 
 class Thread:
-    """The canary's progress thread in the release channel; a Slack hiccup never stops a transition."""
+    """The canary's run message and its thread (the history) in the release channel; a Slack hiccup
+    never stops a transition. The run message is the thread's root: `thread_ts` is its ts."""
 
-    def __init__(self, runtime: Runtime, *, channel: str, thread_ts: str | None) -> None:
+    def __init__(self, runtime: Runtime, *, channel: str, thread_ts: str | None, message_channel: str = "") -> None:
         self._runtime = runtime
         release = runtime.config.slack.release_channel
-        self.channel = None if runtime.surface == "console" else (release or channel or None)
+        self.channel = None if runtime.surface == "console" else (message_channel or release or channel or None)
         self.thread_ts = thread_ts
+
+    @classmethod
+    def of(cls, runtime: Runtime, run: CanaryRun, *, channel: str) -> Thread:
+        return cls(runtime, channel=channel, thread_ts=run.thread_ts, message_channel=run.message_channel)
+
+    def show(self, message: CanaryRunMessage) -> str | None:
+        """Edit the run message in place, or post it (opening the thread) when there is none yet. The
+        console has no run message: each command's reply is on screen already."""
+        if self._runtime.surface == "console":
+            return None
+        poster = self._runtime.poster.get()
+        try:
+            if self.thread_ts is not None:
+                poster.update(self.thread_ts, message, channel=self.channel)
+                return self.thread_ts
+            self.thread_ts = poster.post(message, channel=self.channel)
+        except Exception as exc:
+            log.warning("could not show the canary run message: %s", exc)
+        return self.thread_ts
 
     def post(self, message: Postable, *, is_reply: bool = True) -> str | None:
         """Post in the thread (opening it on the first post). On the console the command's reply is
@@ -122,6 +145,42 @@ class Thread:
 
 def _cluster(runtime: Runtime) -> Cluster:
     return runtime.cluster.get()
+
+
+def living(runtime: Runtime, *, buttons: bool = True) -> CanaryRunMessage | None:
+    """The active run as its message, now (None when no canary is active)."""
+    now = status(runtime)
+    if not now.active or now.run is None:
+        return None
+    return CanaryRunMessage(status=now, last_step=now.last_event or "", buttons=buttons)
+
+
+def refresh(runtime: Runtime) -> CanaryRunMessage | None:
+    """Edit the active run's message to what it is now (after a step, a status, a click) and return it. A
+    run without one yet (started before run messages, without a thread) gets one, remembered in the store."""
+    if runtime.surface == "console":
+        return None
+    message = living(runtime)
+    if message is None or message.run is None:
+        return None
+    run = message.run
+    thread = Thread.of(runtime, run, channel=run.channel)
+    ts = thread.show(message)
+    if ts and (ts != run.thread_ts or not run.message_channel):
+        store.set_message(runtime, run.id, channel=thread.channel, ts=ts)
+        message = message.model_copy(update={"status": message.status.model_copy(update={
+            "run": run.model_copy(update={"thread_ts": ts, "message_channel": thread.channel or ""})})})
+    return message
+
+
+def _finish(runtime: Runtime, thread: Thread, *, run: CanaryRun, outcome: RunOutcome, by: str,
+            reason: str | None = None, step: str) -> None:
+    """The run is over: its message shows how it ended, without buttons."""
+    stage_list = stages(runtime)
+    stage = stage_list[min(run.stage, len(stage_list) - 1)]
+    thread.show(CanaryRunMessage(
+        status=CanaryStatus(active=False, run=run, stage=stage, stages=len(stage_list), last_event=step),
+        outcome=outcome, last_step=step, ended_by=by, ended_at=runtime.clock.now(), reason=reason, buttons=False))
 
 
 def _config_mismatch(run: CanaryRun, stage_list: list[Stage]) -> str | None:
@@ -203,10 +262,16 @@ def start(runtime: Runtime, *, image: str, actor: str, channel: str, force_reaso
     started_at = runtime.clock.now()
     run = run.model_copy(update={"stage_started_at": started_at, "started_at": started_at})
     result = CanaryStarted(run=run, stage=first, stages=len(stage_list), applied=applied)
+    store.advance(runtime, claim.token, stage=0, stage_started_at=started_at, event=f"Canary started by <@{actor}>")
+    # The run message first (the thread's root), then the step in its thread.
     thread = Thread(runtime, channel=channel, thread_ts=None)
-    ts = thread.post(result)
-    store.advance(runtime, claim.token, stage=0, stage_started_at=started_at, event="started", thread_ts=ts)
-    run = run.model_copy(update={"thread_ts": ts})
+    message = living(runtime)
+    if message is not None:
+        thread.show(message)
+    thread.post(result)
+    ts = thread.thread_ts
+    store.set_message(runtime, run.id, channel=thread.channel, ts=ts)
+    run = run.model_copy(update={"thread_ts": ts, "message_channel": thread.channel or ""})
     store.add_history(runtime, run=run, actor=actor, event="start", stage_before=None, stage_after=0, outcome="ok",
                       detail=", ".join(applied))
     _audit(runtime, actor=actor, channel=channel, action="start", before=_where(None, stage_list),
@@ -328,11 +393,12 @@ def promote(runtime: Runtime, *, actor: str, channel: str, force_reason: str | N
         failure = CanaryApplyFailed(action=CanaryAction.PROMOTE, run=run, target=target.name, applied=failed.applied,
                                     failed=failed.failed, error=str(failed.error), restored=restored,
                                     restore_error=restore_error)
-        Thread(runtime, channel=channel, thread_ts=run.thread_ts).post(failure)
+        Thread.of(runtime, run, channel=channel).post(failure)
+        refresh(runtime)
         return failure
     now = runtime.clock.now()
     store.advance(runtime, claim.token, stage=target.index, stage_started_at=now,
-                  event=f"promoted to stage {target.number} by {actor}")
+                  event=f"promoted to stage {target.number} by <@{actor}>")
     moved = run.model_copy(update={"stage": target.index, "stage_started_at": now})
     store.add_history(runtime, run=moved, actor=actor, event="promote", stage_before=run.stage,
                       stage_after=target.index, outcome="ok", detail=forced)
@@ -341,7 +407,8 @@ def promote(runtime: Runtime, *, actor: str, channel: str, force_reason: str | N
            detail=f"applied {target.manifest}: {applied}" + (f"; {forced}" if forced else ""))
     result = CanaryPromoted(run=moved, from_stage=check.stage, to_stage=target, stages=len(stage_list), by=actor,
                             applied=applied, forced_reason=force_reason if bypassed else None, bypassed=bypassed)
-    Thread(runtime, channel=channel, thread_ts=run.thread_ts).post(result)
+    Thread.of(runtime, run, channel=channel).post(result)
+    refresh(runtime)
     return result
 
 
@@ -349,7 +416,7 @@ def _complete(runtime: Runtime, cluster: Cluster, *, run: CanaryRun, token: str,
               documents: list[KubeObject], force_reason: str | None, bypassed: list[str], forced: str) -> BaseModel:
     release = runtime.config.release
     stage_list = stages(runtime)
-    thread = Thread(runtime, channel=channel, thread_ts=run.thread_ts)
+    thread = Thread.of(runtime, run, channel=channel)
     try:
         done = complete_release(cluster, namespace=release.namespace, deployment=release.deployment,
                                 container=release.container, image=run.image, stable_documents=documents)
@@ -366,13 +433,17 @@ def _complete(runtime: Runtime, cluster: Cluster, *, run: CanaryRun, token: str,
             failed=exc.failed if isinstance(exc, ApplyFailed) else f"Deployment/{release.deployment}",
             error=str(error))
         thread.post(failure)
+        refresh(runtime)
         return failure
     if done.step is CompletionStep.STABLE_ROLLING_OUT:
         store.release(runtime, token, event="completion waits for the stable rollout")
         _audit(runtime, actor=actor, channel=channel, action="complete", before=_where(run, stage_list),
                after={"stable_image": run.image, "traffic": "still on canary"}, outcome="pending",
                detail=f"stable {release.deployment} rolling out {done.stable_ready}/{done.stable_desired}")
-        return CanaryCompletionPending(run=run, stable_ready=done.stable_ready, stable_desired=done.stable_desired)
+        pending = CanaryCompletionPending(run=run, stable_ready=done.stable_ready, stable_desired=done.stable_desired)
+        thread.post(pending)
+        refresh(runtime)
+        return pending
     warnings: list[str] = []
     try:
         warning = record_stable(runtime, image=run.image, source=f"canary {run.id}", by=actor, cluster=cluster)
@@ -390,6 +461,7 @@ def _complete(runtime: Runtime, cluster: Cluster, *, run: CanaryRun, token: str,
     result = CanaryCompleted(run=run, by=actor, applied=done.applied, forced_reason=force_reason, bypassed=bypassed,
                              warnings=warnings)
     thread.post(result)
+    _finish(runtime, thread, run=run, outcome=RunOutcome.COMPLETED, by=actor, step=f"completed by <@{actor}>")
     return result
 
 
@@ -425,7 +497,8 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
         result = CanaryAborted(run=run, stage=stage_list[min(run.stage, len(stage_list) - 1)], by=actor,
                                reason=reason, automatic=automatic, error=str(exc))
         if not automatic:  # auto-rollback posts (and pages) itself
-            Thread(runtime, channel=channel, thread_ts=run.thread_ts).post(result)
+            Thread.of(runtime, run, channel=channel).post(result)
+        refresh(runtime)
         return result
     claim = _claim_for_abort(runtime)
     if claim.token is None:
@@ -434,7 +507,7 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
         return CanaryRefused(action=CanaryAction.ABORT, reasons=[claim.refusal or "The claim is taken."])
     run = claim.run or run
     stage = stage_list[min(run.stage, len(stage_list) - 1)]
-    thread = Thread(runtime, channel=channel, thread_ts=run.thread_ts)
+    thread = Thread.of(runtime, run, channel=channel)
     restored: list[str] = []
     try:
         # A completion that had begun moved the stable Deployment to the canary image: undo that first,
@@ -457,8 +530,11 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
                                applied=before_failure, error=f"{failed}: {error}")
         if not automatic:
             thread.post(result)
+        refresh(runtime)
         return result
     store.end(runtime, claim.token)
+    record_aborted(runtime, image=run.image, by=actor,
+                   source=f"canary {run.id}" + (" (auto-rollback)" if automatic else ""))  # in /bizra history
     store.add_history(runtime, run=run, actor=actor, event=action,
                       stage_before=run.stage, stage_after=None, outcome="ok", detail=reason)
     _audit(runtime, actor=actor, channel=channel, action=action,
@@ -468,4 +544,6 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
     result = CanaryAborted(run=run, stage=stage, by=actor, reason=reason, automatic=automatic, applied=applied)
     if not automatic:
         thread.post(result)
+    _finish(runtime, thread, run=run, outcome=RunOutcome.ROLLED_BACK if automatic else RunOutcome.ABORTED,
+            by=actor, reason=reason, step="auto-rollback" if automatic else f"aborted by <@{actor}>")
     return result

@@ -14,18 +14,30 @@ from commands.canary import (
     CanaryApplyFailed,
     CanaryCompleted,
     CanaryCompletionPending,
+    CanaryNotice,
     CanaryPromoted,
     CanaryRefused,
+    CanaryRunMessage,
     CanaryStarted,
     CanaryStatus,
     PromotionCheck,
+    RunOutcome,
+    bake_fraction,
     human,
+    short_image,
 )
 from commands.slo import SloState
 
 
 def _at(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def when(at: datetime, *, slack: bool = False) -> str:
+    """A moment: in Slack a date token (each reader sees their own time zone), else UTC."""
+    if not slack:
+        return _at(at)
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time_secs}}|{_at(at)}>"
 
 
 REFUSED_NOTE = "Nothing was changed."
@@ -36,17 +48,18 @@ _SLO_ICON = {
 
 
 # -- refused --------------------------------------------------------------------------------------
-def _when_lines(*, waiting_helps: bool, possible_at: datetime | None, conditions: list[str]) -> list[str]:
+def _when_lines(*, waiting_helps: bool, possible_at: datetime | None, conditions: list[str],
+                slack: bool = False) -> list[str]:
     """When promotion becomes possible, in one sentence."""
     if not waiting_helps:
         return ["Waiting alone will not make this stage promotable. Abort with `/bizra canary abort`, or, if you "
                 "hold `canary.force`, `/bizra canary promote --force \"<reason>\"` (audited with the reason)."]
     if conditions:
-        earliest = f"at {_at(possible_at)} at the earliest, " if possible_at else ""
+        earliest = f"at {when(possible_at, slack=slack)} at the earliest, " if possible_at else ""
         return [f"Promotion becomes possible {earliest}once the SLO state is known and OK and every canary pod is "
                 "ready (see above)."]
     if possible_at:
-        return [f"Promotion becomes possible at {_at(possible_at)} if SLOs stay OK."]
+        return [f"Promotion becomes possible at {when(possible_at, slack=slack)} if SLOs stay OK."]
     return []
 
 
@@ -186,15 +199,21 @@ def aborted_text(result: CanaryAborted) -> str:
 
 
 # -- status ---------------------------------------------------------------------------------------
-def _check_lines(check: PromotionCheck) -> list[str]:
+def progress_bar(fraction: float, *, width: int = 10) -> str:
+    """`▓▓▓▓░░░░░░ 40%`: the share of the bake done."""
+    done = round(max(0.0, min(1.0, fraction)) * width)
+    return "▓" * done + "░" * (width - done) + f" {int(fraction * 100)}%"
+
+
+def _check_lines(check: PromotionCheck, *, slack: bool = False) -> list[str]:
     slo = check.slo
     lines = [
         f"Baked {human(check.baked)} of {human(check.stage.bake)}; "
-        + (f"{human(check.left)} left (until {_at(check.ready_at)})." if check.left.total_seconds() > 0
+        + (f"{human(check.left)} left (until {when(check.ready_at, slack=slack)})." if check.left.total_seconds() > 0
            else "bake complete."),
         f"SLOs during the stage: {_SLO_ICON[slo.state_now]} now {slo.state_now}"
         + (f" ({slo.detail_now})" if slo.detail_now and slo.state_now is not SloState.OK else "")
-        + f"; {slo.evaluations} evaluation(s) since {_at(slo.start)}, "
+        + f"; {slo.evaluations} evaluation(s) since {when(slo.start, slack=slack)}, "
         + (f"{len(slo.problems)} problem(s)." if slo.problems else "no breach, no long UNKNOWN gap."),
     ]
     pods = check.pods
@@ -209,11 +228,11 @@ def _check_lines(check: PromotionCheck) -> list[str]:
         lines.append("Not promotable yet:")
         lines += [f"• {blocker.reason}" for blocker in check.blockers]
         lines += _when_lines(waiting_helps=check.waiting_helps, possible_at=check.possible_at,
-                             conditions=check.conditions)
+                             conditions=check.conditions, slack=slack)
     return lines
 
 
-def status_lines(result: CanaryStatus) -> list[str]:
+def status_lines(result: CanaryStatus, *, slack: bool = False) -> list[str]:
     if result.active and result.run is not None and result.stage is None:
         return [f":warning: A canary of `{result.run.image}` is active. {result.last_event or ''}".strip()]
     if not result.active or result.run is None or result.stage is None:
@@ -223,15 +242,19 @@ def status_lines(result: CanaryStatus) -> list[str]:
         lines.append("Start one with `/bizra canary start <image@sha256:digest>`.")
         return lines
     run, stage = result.run, result.stage
+    image = short_image(run.image) if slack else run.image
     lines = [
         f":hatching_chick: Canary stage {stage.number}/{result.stages} ({stage.name}): {stage.weight}% of traffic "
-        f"on `{run.image}`",
-        f"Stage started {_at(run.stage_started_at)}; canary started {_at(run.started_at)} by <@{run.started_by}>.",
+        f"on `{image}`",
+        f"Stage started {when(run.stage_started_at, slack=slack)}; canary started {when(run.started_at, slack=slack)}"
+        f" by <@{run.started_by}>.",
     ]
     if result.pending:
         lines.append(f":hourglass_flowing_sand: {result.pending}")
     if result.check is not None:
-        lines += _check_lines(result.check)
+        if slack:
+            lines.append(f"Bake {progress_bar(bake_fraction(result.check))}")
+        lines += _check_lines(result.check, slack=slack)
     return lines
 
 
@@ -244,3 +267,107 @@ def status_footer(result: CanaryStatus) -> str | None:
     if result.run is None or not result.last_event:
         return None
     return f"canary `{result.run.id}` · last: {result.last_event}"
+
+
+# -- the run message ------------------------------------------------------------------------------
+PROMOTE_ACTION = "canary.promote"
+ABORT_ACTION = "canary.abort"
+ABORT_REASON = "aborted with the button on the run message"
+
+
+def promote_label(message: CanaryRunMessage) -> str:
+    check = message.status.check
+    if check is not None and check.next_stage is None:
+        return "Complete release"
+    nxt = check.next_stage if check is not None else None
+    return f"Promote to stage {nxt.number} ({nxt.weight}%)" if nxt else "Promote"
+
+
+ABORT_LABEL = "Abort"
+PROMOTE_CONFIRM = ("Promote the canary?", "Confirm", "Cancel")
+ABORT_CONFIRM = ("Abort the canary?", "Abort", "Keep it")
+
+
+def promote_question(message: CanaryRunMessage) -> str:
+    check = message.status.check
+    nxt = check.next_stage if check is not None else None
+    move = (f"Stage {nxt.number} ({nxt.weight}% of traffic) is applied" if nxt
+            else "The stable Deployment gets the image and all traffic returns to it")
+    return (f"{move}. The promotion policy still checks the bake and the SLOs first; refused, nothing changes. "
+            "Needs `canary.promote`.")
+
+
+ABORT_QUESTION = ("All traffic goes back to the stable version and the canary is scaled to zero. "
+                  "Needs `canary.abort`.")
+
+
+def button_value(message: CanaryRunMessage) -> str:
+    """What a button carries: the run and the stage it was shown for (a stale button is refused)."""
+    run = message.run
+    return f"{run.id}:{run.stage}" if run is not None else ""
+
+
+def run_lines(message: CanaryRunMessage, *, slack: bool = False) -> list[str]:
+    status, run, stage = message.status, message.status.run, message.status.stage
+    if message.outcome is RunOutcome.ACTIVE or run is None or stage is None:
+        return status_lines(status, slack=slack)
+    image = short_image(run.image) if slack else run.image
+    by = "auto-rollback" if message.outcome is RunOutcome.ROLLED_BACK else (
+        f"<@{message.ended_by}>" if message.ended_by else "someone")
+    ended = f" {when(message.ended_at, slack=slack)}" if message.ended_at else ""
+    started = f"Started {when(run.started_at, slack=slack)} by <@{run.started_by}>"
+    if message.outcome is RunOutcome.COMPLETED:
+        return [f":white_check_mark: Canary `{run.id}` complete: `{image}` is the stable version.",
+                f"Ran all {status.stages} stages, all traffic is on stable and the canary is scaled to zero.",
+                f"{started}; completed{ended} by {by}."]
+    verb = "rolled back" if message.outcome is RunOutcome.ROLLED_BACK else "aborted"
+    return [f":leftwards_arrow_with_hook: Canary `{run.id}` {verb} at stage {stage.number}/{status.stages} "
+            f"({stage.weight}%): all traffic is back on stable and `{image}` is scaled to zero.",
+            f"Reason: {message.reason or 'none given'}",
+            f"{started}; {verb}{ended} by {by}."]
+
+
+def run_footer(message: CanaryRunMessage) -> str:
+    """The small print: the full image, the run's id and its latest step."""
+    run = message.run
+    if run is None:
+        return "canary"
+    last = f" · last: {message.last_step}" if message.last_step else ""
+    return f"canary `{run.id}` · `{run.image}`{last} · history in the thread"
+
+
+def run_text(message: CanaryRunMessage) -> str:
+    return "\n".join([*run_lines(message), run_footer(message)])
+
+
+def step_lines(step: object, *, slack: bool = False) -> list[str]:
+    """The lines of one step of a run, whatever kind it is."""
+    if isinstance(step, CanaryStarted):
+        return started_lines(step)
+    if isinstance(step, CanaryPromoted):
+        return promoted_lines(step)
+    if isinstance(step, CanaryCompleted):
+        return completed_lines(step)
+    if isinstance(step, CanaryCompletionPending):
+        return pending_lines(step)
+    if isinstance(step, CanaryApplyFailed):
+        return failed_lines(step)
+    if isinstance(step, CanaryAborted):
+        return aborted_lines(step)
+    if isinstance(step, CanaryRunMessage):
+        return [*run_lines(step, slack=slack), run_footer(step)]
+    if isinstance(step, CanaryStatus):
+        return status_lines(step, slack=slack)
+    return [str(step)]
+
+
+def pointer(notice: CanaryNotice) -> str:
+    """Where the run is: a permalink to its message when Slack gave one, else a plain "see the thread"."""
+    if notice.permalink:
+        return f"The run and its history: <{notice.permalink}|open the run message and its thread>."
+    where = f" in <#{notice.channel}>" if notice.channel else ""
+    return f"The run and its history: see the thread of the run message{where}."
+
+
+def notice_text(notice: CanaryNotice) -> str:
+    return "\n".join([*step_lines(notice.step), pointer(notice)])

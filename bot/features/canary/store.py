@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS canary_active (
     stable_image TEXT NOT NULL DEFAULT '',
     transition TEXT,
     transition_at TEXT,
-    last_event TEXT
+    last_event TEXT,
+    message_channel TEXT
 );
 CREATE TABLE IF NOT EXISTS canary_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -57,10 +59,31 @@ CREATE TABLE IF NOT EXISTS canary_history (
 """
 
 
+# Columns added after the first release of the table: stores made before them get them on first use.
+_ADDED_COLUMNS = {"message_channel": "TEXT"}
+_upgraded: set[str] = set()  # "<path>:<id(db)>"
+_upgrade_lock = threading.Lock()
+
+
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
     db.ensure_schema(_DDL)
+    _upgrade(db)
     return db
+
+
+def _upgrade(db: Database) -> None:
+    """ALTER TABLE for a `canary_active` made before the run message existed (once per store per process)."""
+    key = f"{db.path}:{id(db)}"
+    with _upgrade_lock:
+        if key in _upgraded:
+            return
+        with db.transaction() as connection:
+            have = {row["name"] for row in connection.execute("PRAGMA table_info(canary_active)").fetchall()}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in have:
+                    connection.execute(f"ALTER TABLE canary_active ADD COLUMN {name} {kind}")
+        _upgraded.add(key)
 
 
 def _iso(when: datetime) -> str:
@@ -89,6 +112,7 @@ def _row_to_active(row: sqlite3.Row) -> Active:
         id=data["id"], image=data["image"], stage=data["stage"], stage_started_at=_when(data["stage_started_at"]),
         started_at=_when(data["started_at"]), started_by=data["started_by"], channel=data["channel"],
         thread_ts=data["thread_ts"], stable_image=data["stable_image"],
+        message_channel=data.get("message_channel") or "",
     )
     at = data["transition_at"]
     return Active(run=run, transition=data["transition"], transition_at=_when(at) if at else None,
@@ -194,6 +218,17 @@ def advance(runtime: Runtime, token: str, *, stage: int, stage_started_at: datet
             (stage, _iso(stage_started_at), event, thread_ts),
         )
     return True
+
+
+def set_message(runtime: Runtime, run_id: str, *, channel: str | None, ts: str | None) -> None:
+    """Remember the run message (the root of its thread) and its channel, so restarts and other replicas
+    keep editing the same message. A store from before the run message has only `thread_ts`: the
+    thread's first post, which then becomes the run message."""
+    if ts is None:
+        return
+    _db(runtime).connect().execute(
+        "UPDATE canary_active SET message_channel = COALESCE(?, message_channel), thread_ts = ? "
+        "WHERE slot = 1 AND id = ?", (channel, ts, run_id))
 
 
 def set_thread(runtime: Runtime, run_id: str, thread_ts: str | None) -> None:

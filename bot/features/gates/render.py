@@ -25,7 +25,12 @@ class GatesAnswer(BaseModel):
 
 
 def headline(report: GateReport) -> str:
-    return f"Release gates: grade {report.grade.value} · score {report.score:.3f}"
+    """All PASS: the grade leads. Any FAIL or TBD: the release is blocked, and the grade comes second."""
+    grade = f"grade {report.grade.value} · score {report.score:.3f}"
+    if report.all_passed:
+        return f"Release gates: {grade}"
+    blocking = report.failed + report.tbd
+    return f"Release BLOCKED: {blocking} of {len(report.gates)} gates not passing ({grade})"
 
 
 def tally(report: GateReport) -> str:

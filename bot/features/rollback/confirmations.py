@@ -349,3 +349,32 @@ def take_over(runtime: Runtime, plan_id: str, *, now: datetime, timeout_seconds:
             surface=_surface_of(row, plan), channel=row["channel"] or plan.channel, thread_ts=row["thread_ts"],
             before_snapshot=row["before_snapshot"],
         )
+
+
+def replan(runtime: Runtime, plan_id: str, plan: RollbackPlan, *, at: Place) -> Claim:
+    """Show another target on a pending, unexpired confirmation (the select menu), from its own place.
+
+    The confirmation keeps its id, requester and expiry; the first Slack interaction binds its message.
+    """
+    now = runtime.clock.now().astimezone(UTC)
+    with _db(runtime).transaction() as connection:
+        row = connection.execute("SELECT * FROM rollback_confirmation WHERE id = ?", (plan_id,)).fetchone()
+        if row is None:
+            return Claim(refusal=f"There is no rollback confirmation `{plan_id}`. Run `/bizra rollback` to start one.")
+        shown = RollbackPlan.model_validate_json(row["plan"])
+        misplaced = _misplaced(row, shown, at)
+        if misplaced:
+            return Claim(refusal=misplaced, plan=shown)
+        if row["state"] != ConfirmationState.PENDING:
+            return Claim(refusal=f"Rollback `{plan_id}` {_decided(row)}. Nothing more was done.", plan=shown)
+        if now >= shown.expires_at:
+            connection.execute("UPDATE rollback_confirmation SET state = ? WHERE id = ?",
+                               (ConfirmationState.EXPIRED, plan_id))
+            return Claim(refusal=f"Rollback `{plan_id}` expired at {shown.expires_at:%H:%M UTC}; nothing was "
+                         "changed. Run `/bizra rollback` again to see the current state and confirm a fresh one.",
+                         expired=True, plan=shown)
+        connection.execute(
+            "UPDATE rollback_confirmation SET plan = ?, message_ts = COALESCE(message_ts, ?) "
+            "WHERE id = ? AND state = ?",
+            (plan.model_dump_json(), at.message_ts, plan_id, ConfirmationState.PENDING))
+        return Claim(plan=plan, channel=at.channel, thread_ts=at.thread_ts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core.runtime import Job, Registry, Subcommand
 from bot.features.rollback.blocks import (
     cancelled_blocks,
+    expired_blocks,
     interrupted_blocks,
     plan_blocks,
     progress_blocks,
@@ -17,6 +18,7 @@ from bot.features.rollback.handlers import USAGE, rollback_button, rollback_comm
 from bot.features.rollback.recovery import recover
 from bot.features.rollback.render import (
     RollbackCancelled,
+    RollbackExpired,
     RollbackInterrupted,
     RollbackPlan,
     RollbackRefused,
@@ -25,6 +27,7 @@ from bot.features.rollback.render import (
     RollbackStarted,
     RolloutProgress,
     cancelled_text,
+    expired_text,
     interrupted_text,
     plan_text,
     progress_text,
@@ -41,7 +44,7 @@ def register(registry: Registry) -> None:
             name="rollback",
             handler=rollback_command,
             usage=USAGE,
-            summary="Roll NODE0 back to the last stable image (after a confirmation).",
+            summary="Roll NODE0 back to the previous stable image, or --to another (after a confirmation).",
         )
     )
     registry.add_action("rollback.", rollback_button)
@@ -53,6 +56,7 @@ def register(registry: Registry) -> None:
     registry.renderers.add(RollbackRefused, text=refused_text, blocks=refused_blocks)
     registry.renderers.add(RollbackStarted, text=started_text, blocks=started_blocks)
     registry.renderers.add(RollbackCancelled, text=cancelled_text, blocks=cancelled_blocks)
+    registry.renderers.add(RollbackExpired, text=expired_text, blocks=expired_blocks)
     registry.renderers.add(RolloutProgress, text=progress_text, blocks=progress_blocks)
     registry.renderers.add(RollbackResult, text=result_text, blocks=result_blocks)
     registry.renderers.add(RollbackResumed, text=resumed_text, blocks=resumed_blocks)

@@ -23,24 +23,28 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from bot.core.audit import AuditOutcome, record
-from bot.core.delivery import Postable
+from bot.core.delivery import Postable, upload_file
 from bot.core.invocation import ActionInvocation, Invocation, Reply, UsageError
 from bot.core.runtime import Runtime
 from bot.features.access.enforce import require
 from bot.features.releases.history import StoreHistory, record_stable, release_target
 from bot.features.rollback import confirmations as confirmations
-from bot.features.rollback.incidents import Snapshot, snapshot, write_bundle
+from bot.features.rollback.incidents import Snapshot, share_bundle, snapshot, write_bundle
 from bot.features.rollback.render import (
     CANCEL_ACTION,
     CONFIRM_ACTION,
     REQUEST_ACTION,
+    TARGET_ACTION,
     RollbackCancelled,
+    RollbackExpired,
     RollbackStarted,
 )
 from bot.features.rollback.render import result_text as summary_markdown
 from commands.cluster import Cluster, ClusterError
+from commands.last_stable import ReleaseOutcome
 from commands.rollback import (
     RollbackOutcome,
     RollbackPlan,
@@ -52,7 +56,7 @@ from commands.rollback import (
 
 log = logging.getLogger(__name__)
 
-USAGE = "rollback [reason] | rollback confirm <id> | rollback cancel <id>"
+USAGE = "rollback [--to <release #|digest>] [reason] | rollback confirm <id> | rollback cancel <id>"
 
 
 def _target_name(runtime: Runtime) -> str:
@@ -90,8 +94,26 @@ def rollback_command(invocation: Invocation, runtime: Runtime) -> Reply:
                            thread_ts=None, place=place)
         return cancel(runtime, plan_id=args[1], user_id=invocation.user_id, channel_id=invocation.channel_id,
                       place=place)
-    reason = " ".join(args).strip() or "no reason given"
-    return request(runtime, reason=reason, user_id=invocation.user_id, channel_id=invocation.channel_id)
+    to, rest = _split_to(args)
+    reason = " ".join(rest).strip() or "no reason given"
+    return request(runtime, reason=reason, user_id=invocation.user_id, channel_id=invocation.channel_id, to=to)
+
+
+def _split_to(args: list[str]) -> tuple[str | None, list[str]]:
+    """`--to <release #|digest>` (or `--to=…`) anywhere among the words; the rest is the reason."""
+    to: str | None = None
+    rest: list[str] = []
+    words = iter(args)
+    for word in words:
+        if word == "--to" or word.startswith("--to="):
+            value = word.removeprefix("--to").removeprefix("=") or next(words, "")
+            if not value or to is not None:
+                raise UsageError("Usage: `/bizra rollback --to <release #|digest> [reason]`, once; "
+                                 "`/bizra history` lists the releases.")
+            to = value
+        else:
+            rest.append(word)
+    return to, rest
 
 
 def rollback_button(invocation: ActionInvocation, runtime: Runtime) -> Reply | None:
@@ -108,6 +130,9 @@ def rollback_button(invocation: ActionInvocation, runtime: Runtime) -> Reply | N
     if invocation.action_id == CANCEL_ACTION:
         return cancel(runtime, plan_id=invocation.value, user_id=invocation.user_id, channel_id=invocation.channel_id,
                       place=place)
+    if invocation.action_id == TARGET_ACTION:
+        return retarget(runtime, value=invocation.value, user_id=invocation.user_id,
+                        channel_id=invocation.channel_id, place=place)
     if invocation.action_id == REQUEST_ACTION:
         alert = invocation.value.removeprefix("alert:")
         return request(runtime, reason=f"SLO alert {alert}", user_id=invocation.user_id,
@@ -116,8 +141,11 @@ def rollback_button(invocation: ActionInvocation, runtime: Runtime) -> Reply | N
     return None
 
 
-def request(runtime: Runtime, *, reason: str, user_id: str, channel_id: str) -> Reply:
-    """Plan the rollback and post the confirmation; refusals are ephemeral and audited."""
+def request(runtime: Runtime, *, reason: str, user_id: str, channel_id: str, to: str | None = None) -> Reply:
+    """Plan the rollback and post the confirmation; refusals are ephemeral and audited.
+
+    The target is the newest stable image that differs from what runs, or `to` (a release # or digest).
+    """
     settings = runtime.config.release.rollback
     try:
         cluster = runtime.cluster.get()
@@ -127,17 +155,65 @@ def request(runtime: Runtime, *, reason: str, user_id: str, channel_id: str) -> 
         planned = plan_rollback(
             cluster=cluster, history=StoreHistory(runtime), target=release_target(runtime), now=runtime.clock.now(),
             expires_in=timedelta(minutes=settings.confirmation_minutes), plan_id=secrets.token_hex(4),
-            reason=reason, requested_by=user_id, channel=channel_id,
+            reason=reason, requested_by=user_id, channel=channel_id, to=to,
         )
     if isinstance(planned, RollbackRefused):
         record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
-               before="", after="", outcome=AuditOutcome.REFUSED, detail=f"{planned.reason} (reason: {reason})")
+               before="", after="", outcome=AuditOutcome.REFUSED,
+               detail=f"{planned.reason} (reason: {reason}" + (f"; --to {to})" if to else ")"))
         return Reply(result=planned, ephemeral=True)
     confirmations.save(runtime, planned)
     record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
            before=planned.current_image, after=planned.target_image, outcome=AuditOutcome.REQUESTED,
-           detail=f"confirmation {planned.id}; target from the {planned.source}; reason: {reason}")
+           detail=f"confirmation {planned.id}; target from the {planned.source}"
+           + (f" (chosen with --to {to})" if to else "") + f"; reason: {reason}")
     return Reply(result=planned)
+
+
+def retarget(runtime: Runtime, *, value: str, user_id: str, channel_id: str, place: confirmations.Place) -> Reply:
+    """The select menu: re-plan the pending confirmation for the chosen release and show it (replace_original)."""
+    plan_id, _, number = value.partition(":")
+    shown = confirmations.load(runtime, plan_id)
+    if shown is None or not number.isdigit():
+        return Reply(result=f"There is no rollback confirmation `{plan_id}`. Run `/bizra rollback` to start one.",
+                     ephemeral=True)
+    try:
+        cluster = runtime.cluster.get()
+    except ClusterError as exc:
+        planned: RollbackPlan | RollbackRefused = RollbackRefused(reason=str(exc))
+    else:
+        planned = plan_rollback(
+            cluster=cluster, history=StoreHistory(runtime), target=release_target(runtime), now=shown.requested_at,
+            expires_in=shown.expires_at - shown.requested_at, plan_id=shown.id, reason=shown.reason,
+            requested_by=shown.requested_by, channel=shown.channel, to=f"#{number}", chosen_by=user_id,
+        )
+    if isinstance(planned, RollbackRefused):
+        record(runtime, actor=user_id, channel=channel_id, action="rollback.target", target=_target_name(runtime),
+               before=shown.target_image, after="", outcome=AuditOutcome.REFUSED,
+               detail=f"confirmation {plan_id}; release #{number}: {planned.reason}")
+        return Reply(result=planned, ephemeral=True)
+    claim = confirmations.replan(runtime, plan_id, planned, at=place)
+    if claim.refusal or claim.plan is None:
+        record(runtime, actor=user_id, channel=channel_id, action="rollback.target", target=_target_name(runtime),
+               before=shown.target_image, after="",
+               outcome=AuditOutcome.EXPIRED if claim.expired else AuditOutcome.REFUSED, detail=claim.refusal or "")
+        if claim.expired and claim.plan is not None:
+            _strip_buttons(runtime, claim.plan, place)
+        return Reply(result=claim.refusal or "", ephemeral=True)
+    record(runtime, actor=user_id, channel=channel_id, action="rollback.target", target=_target_name(runtime),
+           before=shown.target_image, after=planned.target_image, outcome=AuditOutcome.OK,
+           detail=f"confirmation {plan_id}; target release #{number} chosen in the select menu")
+    return Reply(result=planned, replace_original=True)
+
+
+def _strip_buttons(runtime: Runtime, plan: RollbackPlan, place: confirmations.Place | None) -> None:
+    """An expired confirmation loses its buttons: its message is updated (`chat.update`) to say so."""
+    if place is None or place.surface != "slack" or not place.message_ts:
+        return
+    try:
+        runtime.poster.get().update(place.message_ts, RollbackExpired(plan=plan), channel=place.channel)
+    except Exception as exc:  # the refusal still reaches the person; the message keeps dead buttons
+        log.warning("could not remove the buttons of expired rollback %s: %s", plan.id, exc)
 
 
 def cancel(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str,
@@ -145,6 +221,8 @@ def cancel(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str,
     claim = confirmations.decide(runtime, plan_id, user=user_id, to=confirmations.ConfirmationState.CANCELLED,
                                  at=place)
     if claim.refusal or claim.plan is None:
+        if claim.expired and claim.plan is not None:
+            _strip_buttons(runtime, claim.plan, place)
         if claim.plan is not None:  # a decision from the wrong place is an attempt worth auditing
             record(runtime, actor=user_id, channel=channel_id, action="rollback.cancel", target=_target_name(runtime),
                    before=claim.plan.current_image, after="", outcome=AuditOutcome.REFUSED, detail=claim.refusal or "")
@@ -166,6 +244,8 @@ def confirm(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str, th
         record(runtime, actor=user_id, channel=channel_id, action="rollback.confirm", target=_target_name(runtime),
                before=plan.current_image if plan else "", after="",
                outcome=AuditOutcome.EXPIRED if claim.expired else AuditOutcome.REFUSED, detail=claim.refusal or "")
+        if claim.expired and plan is not None:
+            _strip_buttons(runtime, plan, place)
         return Reply(result=claim.refusal or "", ephemeral=True)
     plan = claim.plan
     outcome = "error"
@@ -199,6 +279,14 @@ class ProgressThread:
             return
         if self._thread_ts is None:
             self._thread_ts = ts  # no confirmation message to hang off (typed confirm): start a thread
+
+    def upload(self, data: bytes, *, filename: str, title: str) -> None:
+        """Share a file in the thread (files_upload_v2 on Slack); a failure is logged, like a post's."""
+        try:
+            upload_file(self._poster, data, filename=filename, title=title, channel=self._channel,
+                        thread_ts=self._thread_ts)
+        except Exception as exc:
+            log.warning("could not upload to the rollback thread: %s", exc)
 
 
 def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: str,
@@ -267,7 +355,7 @@ def conclude(runtime: Runtime, result: RollbackResult, *, cluster: Cluster | Non
            + (f"; {note}" if note else ""))
     if result.outcome is RollbackOutcome.RECOVERED and cluster is not None:
         warning = record_stable(runtime, image=plan.target_image, source=f"rollback {plan.id}", by=actor,
-                                cluster=cluster)
+                                cluster=cluster, outcome=ReleaseOutcome.RESTORED, replaced=plan.current_image)
         if warning:
             result.warnings.append(warning)
     try:
@@ -280,4 +368,6 @@ def conclude(runtime: Runtime, result: RollbackResult, *, cluster: Cluster | Non
         result.warnings.append(f"The incident bundle could not be written: {exc}")
     if runtime.surface != "console" or result.resumed_by:  # on the console the reply itself is the summary
         thread.post(result)
+    if result.bundle_path:  # the .tar.gz into the thread, beside the summary (on disk only, on the console)
+        share_bundle(Path(result.bundle_path), thread if runtime.surface != "console" else None)
     return result

@@ -5,16 +5,20 @@ Deployment and its ReplicaSets before and after the change, the pods and recent 
 the SLO snapshot (when the SLO watch offers one; otherwise a note saying why there is none), the
 audit entries since the command, and `summary.md` (the same text the thread shows). Collecting is
 best effort: a failed read is written into the bundle as that error, never silently skipped.
+
+`share_bundle(...)` then packs the folder as `incident-<stamp>.tar.gz` (inside it, so the folder
+stays the one place to look) and uploads that archive into the rollback's thread, beside the summary.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tarfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -98,3 +102,35 @@ def write_bundle(runtime: Runtime, *, at: datetime, suffix: str, before: Snapsho
     (path / "summary.md").write_text(summary.rstrip() + "\n", encoding="utf-8")
     log.info("incident bundle written to %s", path)
     return path
+
+
+class ThreadUploader(Protocol):
+    """Where the archive goes: the rollback's progress thread (`handlers.ProgressThread`)."""
+
+    def upload(self, data: bytes, *, filename: str, title: str) -> None: ...
+
+
+def pack_bundle(path: Path) -> Path:
+    """`path/incident-<stamp>.tar.gz` holding every file of the bundle (summary.md too) under `incident-<stamp>/`."""
+    top = f"incident-{path.name}"
+    archive = path / f"{top}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for item in sorted(path.iterdir()):
+            if item != archive:
+                tar.add(item, arcname=f"{top}/{item.name}")
+    return archive
+
+
+def share_bundle(path: Path, thread: ThreadUploader | None) -> Path | None:
+    """Pack the bundle and upload it into `thread` (None: the console, where the folder is the answer).
+
+    Best effort like the rest of the bundle: a failure is logged and the rollback's result stands.
+    """
+    try:
+        archive = pack_bundle(path)
+    except OSError as exc:
+        log.warning("could not pack the incident bundle %s: %s", path, exc)
+        return None
+    if thread is not None:
+        thread.upload(archive.read_bytes(), filename=archive.name, title=f"Incident bundle {path.name}")
+    return archive

@@ -11,13 +11,29 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from commands.rollback import RollbackOutcome, RollbackPlan, RollbackRefused, RollbackResult, RolloutProgress
+from bot.features.releases.render import mention, outcome_words, slack_date
+from commands.last_stable import short_digest
+from commands.rollback import (
+    RollbackOutcome,
+    RollbackPlan,
+    RollbackRefused,
+    RollbackResult,
+    RolloutProgress,
+    TargetChoice,
+)
 
 CONFIRM_ACTION = "rollback.confirm"
 CANCEL_ACTION = "rollback.cancel"
+TARGET_ACTION = "rollback.target"  # the confirmation's select menu, value "<plan id>:<release #>"
 REQUEST_ACTION = "rollback.request"  # the SLO alert's "Roll back" button, value "alert:<id>"
 CONFIRM_LABEL = "Confirm rollback"
 CANCEL_LABEL = "Cancel"
+
+
+class RollbackExpired(BaseModel):
+    """The confirmation message once it expired: the same change, no buttons."""
+
+    plan: RollbackPlan
 
 
 class RollbackStarted(BaseModel):
@@ -54,36 +70,107 @@ def _hm(when: datetime) -> str:
 
 
 def change(plan: RollbackPlan) -> str:
-    """What the rollback changes, in mrkdwn."""
+    """What the rollback changes, in mrkdwn (short digests; the full ones are in `full_digests`)."""
     return (
         f"*{plan.namespace}/{plan.deployment}*, container `{plan.container}`\n"
-        f"`{plan.current_image}`\n→ `{plan.target_image}`\n"
-        f"Target from the {plan.source}: {plan.source_detail}"
+        f"`{short_digest(plan.current_image)}` (running now) → `{short_digest(plan.target_image)}`\n"
+        f"{target_origin(plan)}"
     )
+
+
+def target_origin(plan: RollbackPlan) -> str:
+    """Where the target came from: the default choice or a person's, and the release it is."""
+    release = plan.target_release
+    if release is not None:
+        what = (f"release *#{release.id}* ({outcome_words(release.outcome)} {slack_date(release.at)} by "
+                f"{mention(release.by)}, {release.source})")
+    else:
+        what = plan.source_detail
+    if plan.chosen_by:
+        return f"Target chosen by {mention(plan.chosen_by)} (`{plan.chosen_as}`) from the {plan.source}: {what}"
+    return f"Target (the newest stable image that differs from what runs) from the {plan.source}: {what}"
+
+
+def full_digests(plan: RollbackPlan) -> str:
+    return f"now `{plan.current_image}`\ntarget `{plan.target_image}`"
+
+
+def choice_label(choice: TargetChoice) -> str:
+    """A select option's text (plain text, at most 75 characters: no tokens or mentions)."""
+    return f"#{choice.release} {short_digest(choice.image)} · {outcome_words(choice.outcome)} {choice.at:%b %d %H:%M}Z"
+
+
+def choice_value(plan: RollbackPlan, choice: TargetChoice) -> str:
+    return f"{plan.id}:{choice.release}"
+
+
+CHOOSE_PLACEHOLDER = "Roll back to another release"
+CONFIRM_DIALOG_TITLE = "Roll back NODE0?"
+CONFIRM_DIALOG_YES = "Roll back"
+CANCEL_DIALOG_TITLE = "Cancel this rollback?"
+CANCEL_DIALOG_YES = "Cancel it"
+DIALOG_NO = "Go back"
+TARGET_DIALOG_TITLE = "Change the target?"
+TARGET_DIALOG_YES = "Change it"
+
+
+def confirm_dialog_text(plan: RollbackPlan) -> str:
+    return (f"Sets container `{plan.container}` of {plan.namespace}/{plan.deployment} to "
+            f"`{short_digest(plan.target_image)}` now.")
+
+
+def cancel_dialog_text(plan: RollbackPlan) -> str:
+    return "Nothing will be changed; a new rollback needs `/bizra rollback` again."
+
+
+def target_dialog_text(plan: RollbackPlan) -> str:
+    return "The confirmation will show the release you pick as the target; nothing is changed until someone confirms."
 
 
 # -- the confirmation ---------------------------------------------------------------------------
 def plan_text(plan: RollbackPlan) -> str:
-    return "\n".join([
+    origin = (f"chosen by {plan.chosen_by} ({plan.chosen_as}) from the {plan.source}" if plan.chosen_by
+              else f"target from the {plan.source}")
+    lines = [
         f"Roll back {plan.namespace}/{plan.deployment}? (requested by {plan.requested_by}; reason: {plan.reason})",
         f"  container {plan.container}: {plan.current_image}",
         f"        →  {plan.target_image}",
-        f"  target from the {plan.source}: {plan.source_detail}",
+        f"  {origin}: {plan.source_detail}",
+    ]
+    if plan.choices:
+        others = ", ".join(f"#{c.release} {short_digest(c.image)}" for c in plan.choices
+                           if c.image != plan.target_image)
+        if others:
+            lines.append(f"  other stable releases: {others} (/bizra rollback --to <release #|digest>)")
+    lines += [
         f"To execute, type: /bizra rollback confirm {plan.id}",
         f"To cancel, type:  /bizra rollback cancel {plan.id}",
         f"This confirmation expires at {_hm(plan.expires_at)}.",
-    ])
+    ]
+    return "\n".join(lines)
 
 
 def plan_question(plan: RollbackPlan) -> str:
     # The reason is user text: escaped, so `<!channel>` or a `<url|label>` in it stays text (issue 12).
     reason = plan.reason.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f":rewind: *Roll back?* requested by <@{plan.requested_by}> — {reason}"
+    return f":rewind: *Roll back?* requested by {mention(plan.requested_by)} — {reason}"
 
 
 def plan_footer(plan: RollbackPlan) -> str:
-    return (f"Only people with the `rollback` permission can confirm. Expires at {_hm(plan.expires_at)} · "
+    return (f"Only people with the `rollback` permission can confirm. Expires {slack_date(plan.expires_at)} · "
             f"id `{plan.id}`")
+
+
+def expired_text(expired: RollbackExpired) -> str:
+    plan = expired.plan
+    return (f"Rollback {plan.id} of {plan.namespace}/{plan.deployment} to {plan.target_image} expired at "
+            f"{_hm(plan.expires_at)}; nothing was changed. Run /bizra rollback again for a fresh confirmation.")
+
+
+def expired_line(expired: RollbackExpired) -> str:
+    plan = expired.plan
+    return (f":hourglass: *Expired* {slack_date(plan.expires_at)}; nothing was changed. "
+            "Run `/bizra rollback` again for a fresh confirmation.")
 
 
 # -- refusals, start, cancel --------------------------------------------------------------------
@@ -108,8 +195,8 @@ def started_text(started: RollbackStarted) -> str:
 
 def started_line(started: RollbackStarted) -> str:
     plan = started.plan
-    return (f":rewind: Rollback confirmed by <@{started.confirmed_by}>: setting `{plan.container}` to "
-            f"`{plan.target_image}` (was `{plan.current_image}`). Following the rollout…")
+    return (f":rewind: Rollback confirmed by {mention(started.confirmed_by)}: setting `{plan.container}` to "
+            f"`{short_digest(plan.target_image)}` (was `{short_digest(plan.current_image)}`). Following the rollout…")
 
 
 def cancelled_text(cancelled: RollbackCancelled) -> str:
@@ -121,7 +208,7 @@ def cancelled_text(cancelled: RollbackCancelled) -> str:
 def cancelled_line(cancelled: RollbackCancelled) -> str:
     plan = cancelled.plan
     return (f":heavy_multiplication_x: Rollback of *{plan.namespace}/{plan.deployment}* to "
-            f"`{plan.target_image}` cancelled by <@{cancelled.cancelled_by}>; nothing was changed.")
+            f"`{short_digest(plan.target_image)}` cancelled by {mention(cancelled.cancelled_by)}; nothing was changed.")
 
 
 def _lost(lost_owner: str, last_heartbeat: datetime | None) -> str:
@@ -224,5 +311,28 @@ def result_head(result: RollbackResult) -> str:
 
 
 def result_details(result: RollbackResult) -> str:
-    """The summary's bullet list (everything under the heading)."""
-    return "\n".join(summary_lines(result)[2:])
+    """The summary's bullet list for Slack: people as mentions, times as date tokens, digests short."""
+    plan = result.plan
+    lines = [
+        f"• Target: {plan.namespace}/{plan.deployment}, container `{plan.container}`",
+        f"• Change: `{short_digest(plan.current_image)}` → `{short_digest(plan.target_image)}`",
+        f"• {target_origin(plan)}",
+        f"• Reason: {plan.reason.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}",
+        f"• Requested by {mention(plan.requested_by)} {slack_date(plan.requested_at)}; confirmed by "
+        f"{mention(result.confirmed_by)} {slack_date(result.confirmed_at)}",
+        f"• Time to recovery (command → healthy): {_duration(result.time_to_recovery_seconds)}",
+    ]
+    if result.rollout_seconds is not None:
+        lines.append(f"• Rollout (confirmation → healthy): {_duration(result.rollout_seconds)}")
+    if result.image_after:
+        lines.append(f"• Image now: `{short_digest(result.image_after)}`")
+    lines.append(f"• Outcome: {result.outcome} — {result.message}")
+    if result.progress:
+        last = result.progress[-1]
+        lines.append(f"• Last seen: {last.updated}/{last.desired} updated, {last.available}/{last.desired} available")
+    if result.resumed_by:
+        lines.append(f"• Resumed by `{result.resumed_by}` after the original executor was lost")
+    lines += [f"• Warning: {warning}" for warning in result.warnings]
+    if result.bundle_path:
+        lines.append(f"• Incident bundle: `{result.bundle_path}`")
+    return "\n".join(lines)

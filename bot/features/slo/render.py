@@ -2,8 +2,9 @@
 
 All SLO wording lives here: the status list (✅ ok, 🔥 breaching, ❔ unknown, each value against
 its objective with units), the page (on-call mention, what breached since when, what to do, and
-the Acknowledge / Roll back / Open dashboard buttons), and the replies in its thread (re-page,
-acknowledged, resolved). The Block Kit renderers are in `blocks.py`; this module imports no slack_sdk.
+the Acknowledge / Silence / Roll back / Open dashboard buttons), and the replies in its thread (re-page,
+acknowledged, resolved, silenced), the living status message with its silences, and the daily
+digest. The Block Kit renderers are in `blocks.py`; this module imports no slack_sdk.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import math
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from commands.breach import Alert, AlertKind
+from commands.breach import BLIND_KEY, SILENCE_ALL, Alert, AlertKind, Silence
 from commands.slo import Comparator, SloResult, SloState, SloStatus, Unit
 
 ACK_ACTION = "alert.ack"
+SILENCE_ACTION = "alert.silence"
+SILENCE_LABEL = "Silence"
 ROLLBACK_ACTION = "rollback.request"  # handled by the rollback feature (confirmation first)
 DASHBOARD_ACTION = "alert.dashboard"  # a URL button; Slack still sends the click, which is ignored
 ACK_LABEL = "Acknowledge"
@@ -72,6 +75,93 @@ def status_text(status: SloStatus) -> str:
     return "\n".join([*lines, note] if note else lines)
 
 
+def slack_date(when: datetime) -> str:
+    """A time every reader sees in their own time zone (`<!date^…>`), with a UTC fallback."""
+    fallback = when.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _silenced_what(silence: Silence) -> str:
+    if silence.slo == SILENCE_ALL:
+        return "all SLO alerts"
+    return "monitoring blind" if silence.slo == BLIND_KEY else silence.slo
+
+
+def silence_line(silence: Silence, *, slack: bool = True) -> str:
+    until = slack_date(silence.until) if slack else silence.until.strftime("%Y-%m-%d %H:%M UTC")
+    by = f"<@{silence.by}>" if slack else silence.by
+    return f"🔕 {_silenced_what(silence)} silenced until {until} by {by}: {silence.reason}"
+
+
+class LiveStatus(BaseModel):
+    """The living status message: today's one message in the release channel, edited in place every tick."""
+
+    status: SloStatus
+    silences: list[Silence] = Field(default_factory=list)
+    interval_minutes: float = 5.0
+
+
+def live_note(message: LiveStatus) -> str:
+    return (f"Living status for {message.status.at.strftime('%Y-%m-%d')} (UTC): edited in place every "
+            f"{message.interval_minutes:g} min; a new message when a state changes.")
+
+
+def live_text(message: LiveStatus) -> str:
+    lines = [status_text(message.status), *(silence_line(s, slack=False) for s in message.silences)]
+    return "\n".join([*lines, live_note(message)])
+
+
+class SilenceNote(BaseModel):
+    """A reply in a page's thread: who silenced it, until when, why."""
+
+    silence: Silence
+
+
+def silence_note_line(note: SilenceNote) -> str:
+    return f"{silence_line(note.silence)} — no re-pages until then (they resume by themselves)."
+
+
+def silence_note_text(note: SilenceNote) -> str:
+    return f"{silence_line(note.silence, slack=False)} — no re-pages until then (they resume by themselves)."
+
+
+class DigestLine(BaseModel):
+    name: str
+    ok_ratio: float | None = None  # share of evaluations that were OK; None without any
+    breaching: int = 0
+    unknown: int = 0
+    alerts: int = 0
+
+
+class Digest(BaseModel):
+    """The daily digest: the last 24 hours of the SLO watch in one message."""
+
+    start: datetime
+    end: datetime
+    evaluations: int
+    lines: list[DigestLine] = Field(default_factory=list)
+    silences: list[Silence] = Field(default_factory=list)
+
+
+def digest_head(digest: Digest) -> str:
+    return (f"📊 *NODE0 SLO digest* {digest.start.strftime('%Y-%m-%d %H:%M')} → {digest.end.strftime('%H:%M')} UTC: "
+            f"{digest.evaluations} evaluations")
+
+
+def digest_line(line: DigestLine) -> str:
+    if line.ok_ratio is None:
+        return f"❔ {line.name}: no evaluations"
+    icon = "✅" if line.ok_ratio >= 1.0 and not line.alerts else ("🔥" if line.breaching or line.alerts else "❔")
+    return (f"{icon} {line.name}: ok {line.ok_ratio * 100:.1f}% of evaluations, {line.breaching} breaching, "
+            f"{line.unknown} unknown, {line.alerts} page(s)")
+
+
+def digest_text(digest: Digest) -> str:
+    lines = [digest_head(digest).replace("*", ""), *(digest_line(line) for line in digest.lines)]
+    lines += [silence_line(s, slack=False) for s in digest.silences]
+    return "\n".join(lines)
+
+
 class AlertView(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -85,6 +175,8 @@ class AlertMessage(BaseModel):
     mentions: str
     dashboard_url: str
     view: AlertView = AlertView.OPEN
+    silenced_until: datetime | None = None
+    silence_minutes: float = 60.0  # what the Silence button sets (slo.silence.default_duration)
 
 
 class NoteKind(StrEnum):
@@ -139,8 +231,11 @@ def alert_lines(message: AlertMessage) -> list[str]:
         lines.append(f"No usable SLO data since {_at(alert.since)}: nothing can be judged green. "
                      "Check Prometheus and the NODE0 scrape targets.")
         lines += [f"❔ {b.name}: {b.reason}" for b in alert.blind]
+    if message.silenced_until is not None and message.view is not AlertView.RESOLVED:
+        lines.append(f"🔕 Re-pages silenced until {slack_date(message.silenced_until)}.")
     if message.view is AlertView.OPEN:
-        lines.append("Next: acknowledge to stop re-pages; roll back if the canary or last release caused it "
+        lines.append("Next: acknowledge to stop re-pages (or silence them for a while); roll back if the canary or "
+                     "last release caused it "
                      "(see ops/runbooks/CANARY-ROLLBACK.md).")
     if alert.acknowledged_by:
         lines.append(f"Acknowledged by <@{alert.acknowledged_by}> at {_at(alert.acknowledged_at or alert.since)}.")
@@ -153,7 +248,8 @@ def alert_lines(message: AlertMessage) -> list[str]:
 def alert_text(message: AlertMessage) -> str:
     lines = alert_lines(message)
     if message.view is not AlertView.RESOLVED:
-        lines.append(f"Acknowledge: /bizra slo ack {message.alert.id} · Dashboard: {message.dashboard_url}")
+        lines.append(f"Acknowledge: /bizra slo ack {message.alert.id} · Silence: /bizra slo silence "
+                     f"{message.alert.slo or BLIND_KEY} 1h <reason> · Dashboard: {message.dashboard_url}")
     return "\n".join(lines)
 
 

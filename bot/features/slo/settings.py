@@ -48,6 +48,47 @@ class RetentionSettings(BaseModel):
     batch_rows: int = Field(default=10_000, ge=100, description="Rows deleted per transaction.")
 
 
+class DigestSettings(BaseModel):
+    """The daily digest: yesterday's SLOs in one message, at a fixed UTC time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Post the daily SLO digest.")
+    at: str = Field(default="09:00", description="UTC time of day (HH:MM) the digest is posted.")
+    channel: str = Field(default="", description="Channel ID for the digest (empty: slack.release_channel).")
+
+    @field_validator("at")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
+        if not match:
+            raise ValueError('must be a UTC time of day as HH:MM, such as "09:00"')
+        return value
+
+    @property
+    def minutes(self) -> int:
+        """Minutes after midnight UTC."""
+        hours, minutes = self.at.split(":")
+        return int(hours) * 60 + int(minutes)
+
+
+class SilenceSettings(BaseModel):
+    """Silences (`/bizra slo silence`, the Silence button on pages): how long by default and at most."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_duration: Duration = Field(default=timedelta(hours=1),
+                                       description="How long the Silence button on a page silences its SLO.")
+    max_duration: Duration = Field(default=timedelta(hours=72), description="The longest silence anyone may set.")
+
+    @field_validator("default_duration", "max_duration")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+
 class SloSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,8 +106,13 @@ class SloSettings(BaseModel):
         default=timedelta(seconds=30),
         description="One deadline for a whole evaluation; a query not answered by then is UNKNOWN.",
     )
-    post_status: bool = Field(default=True,
-                              description="Post the compact status in the release channel every interval.")
+    post_status: bool = Field(
+        default=True,
+        description="Keep the living status message in the release channel: one message a day, edited in place "
+        "every interval; a new one when a state changes.",
+    )
+    digest: DigestSettings = Field(default_factory=DigestSettings, description="The daily SLO digest.")
+    silence: SilenceSettings = Field(default_factory=SilenceSettings, description="Silences of re-pages.")
     enabled: bool = Field(default=True, description="Run the SLO watch in `bizra serve`.")
     on_call: OnCallSettings = Field(default_factory=OnCallSettings, description="Who pages mention.")
     dashboard_url: str = Field(

@@ -19,8 +19,14 @@ page goes out on the boundary itself. Such an early run is not mistaken for anot
 Retention: `prune(runtime, at=…)` (the `slo-retention` job) deletes `slo_samples` older than
 `slo.retention.samples_days`, and audit entries only when `slo.retention.audit_days` is set.
 
+Status: each tick (not a replay, not an early run) edits today's living status message in place, or
+posts a new one when a state changed (`live.publish_status`). Silences in force (`live.silences_at`)
+go into `step`, which holds back the re-pages they cover until they end by themselves.
+
 Tables (all `slo_`): `slo_state` (one row: the breach state as JSON), `slo_alerts` (every alert
-ever opened, for acknowledgements after the fact), `slo_samples` (at, slo, state, value, …).
+ever opened, for acknowledgements after the fact), `slo_samples` (at, slo, state, value, …); the
+status message and silences are in `live.py` (`slo_status_message`, `slo_silences`), the digest's
+claims in `digest.py` (`slo_digests`).
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ from bot.core.telemetry import (
     SLO_QUERIES_UNANSWERED,
     SLO_SLOW_TICKS,
 )
-from bot.features.slo.render import AlertMessage, AlertNote, AlertView, NoteKind, alert_summary
+from bot.features.slo.live import add_silence, publish_status, refresh_status, silences_at
+from bot.features.slo.render import AlertMessage, AlertNote, AlertView, NoteKind, SilenceNote, alert_summary
 from commands.breach import (
     BLIND_KEY,
     AckOutcome,
@@ -57,7 +64,9 @@ from commands.breach import (
     BreachEvent,
     BreachState,
     EventKind,
+    Silence,
     acknowledge,
+    silenced_until,
     step,
 )
 from commands.slo import (
@@ -288,16 +297,19 @@ def latest_evaluation(runtime: Runtime) -> SloStatus | None:
 # -- the job body ---------------------------------------------------------------------------------
 
 
-def due_times(state: BreachState, *, sustain: timedelta, repage: timedelta) -> list[datetime]:
+def due_times(state: BreachState, *, sustain: timedelta, repage: timedelta,
+              silences: Sequence[Silence] = (), at: datetime | None = None) -> list[datetime]:
     """When the decisions pending in `state` fall due: a breach or a blind stretch reaching `sustain`
-    (no alert yet), an unacknowledged open alert's next re-page."""
+    (no alert yet), an unacknowledged open alert's next re-page (not before a silence covering it ends)."""
     times = [track.since + sustain for name, track in state.tracks.items()
              if track.condition is SloState.BREACHING and state.open_alert(name) is None]
     unknown = [track.since for track in state.tracks.values() if track.condition is SloState.UNKNOWN]
     if unknown and state.open_alert(BLIND_KEY) is None:
         times.append(min(unknown) + sustain)
-    times += [alert.last_page_at + repage for alert in state.alerts
-              if alert.is_open and alert.acknowledged_by is None]
+    for alert in state.alerts:
+        if alert.is_open and alert.acknowledged_by is None:
+            quiet = silenced_until(silences, alert.key, at) if at is not None else None
+            times.append(max(alert.last_page_at + repage, quiet) if quiet else alert.last_page_at + repage)
     return times
 
 
@@ -308,6 +320,7 @@ def run_once(runtime: Runtime, *, at: datetime) -> WatchRun:
     deadline = settings.tick_deadline.total_seconds()
     status, unanswered = _evaluate(runtime, at=at, deadline=deadline)
     db = _db(runtime)
+    silences = silences_at(runtime, at)
     with db.transaction() as connection:
         state = _load(connection)
         # A tick within half an interval of the last evaluation is another replica's tick (or a retry):
@@ -317,21 +330,23 @@ def run_once(runtime: Runtime, *, at: datetime) -> WatchRun:
         last = state.last_evaluated_at
         early = last is not None and at < last + settings.interval / 2
         boundary = last is not None and any(
-            last < due <= at for due in due_times(state, sustain=settings.sustain, repage=settings.repage))
+            last < due <= at for due in due_times(state, sustain=settings.sustain, repage=settings.repage,
+                                                  silences=silences_at(runtime, last), at=last))
         replayed = early and not boundary
         events: list[BreachEvent] = []
         if not replayed:
-            stepped = step(state, status, sustain=settings.sustain, repage=settings.repage)
+            stepped = step(state, status, sustain=settings.sustain, repage=settings.repage, silences=silences)
             events = stepped.events
             state = stepped.state
             _save(connection, state, at=at)
             _record_samples(connection, status)
-    upcoming = [due for due in due_times(state, sustain=settings.sustain, repage=settings.repage) if due > at]
+    upcoming = [due for due in due_times(state, sustain=settings.sustain, repage=settings.repage,
+                                         silences=silences, at=at) if due > at]
     if replayed:
         log.info("SLO evaluation at %s already recorded; only pending deliveries are retried", at)
     elif settings.post_status and not early:
-        try:
-            runtime.poster.get().post(status)
+        try:  # the living status: today's message edited in place; a new one when a state changed
+            publish_status(runtime, status, silences=silences, at=at)
         except Exception:
             log.exception("could not post the SLO status")
     deliver(runtime, at=at)
@@ -459,7 +474,7 @@ def deliver(runtime: Runtime, *, at: datetime) -> None:
             continue  # someone else is on it
         changes: dict[str, object] = {}
         try:
-            _deliver_one(runtime, claimed, changes)
+            _deliver_one(runtime, claimed, changes, at=at)
         except Exception:
             log.exception("delivering alert %s failed; the next tick retries what is left", claimed.id)
         finally:
@@ -470,11 +485,13 @@ def _mentions(runtime: Runtime) -> str:
     return runtime.config.slo.on_call.mentions()
 
 
-def _message(runtime: Runtime, alert: Alert) -> AlertMessage:
+def _message(runtime: Runtime, alert: Alert, *, at: datetime | None = None) -> AlertMessage:
     view = AlertView.RESOLVED if not alert.is_open else (
         AlertView.ACKNOWLEDGED if alert.acknowledged_by else AlertView.OPEN)
+    quiet = silenced_until(silences_at(runtime, at), alert.key, at) if at is not None else None
     return AlertMessage(alert=alert, mentions=_mentions(runtime), dashboard_url=runtime.config.slo.dashboard_url,
-                        view=view)
+                        view=view, silenced_until=quiet,
+                        silence_minutes=runtime.config.slo.silence.default_duration.total_seconds() / 60)
 
 
 def _event(alert: Alert, at: datetime) -> BreachEvent:
@@ -483,7 +500,7 @@ def _event(alert: Alert, at: datetime) -> BreachEvent:
                        at=at)
 
 
-def _deliver_one(runtime: Runtime, alert: Alert, changes: dict[str, object]) -> None:
+def _deliver_one(runtime: Runtime, alert: Alert, changes: dict[str, object], *, at: datetime) -> None:
     """One alert's pending work, in order of urgency; `changes` records each piece as it is done."""
     out = runtime.poster.get()
     if alert.kind is AlertKind.BREACH and not alert.listeners_done:
@@ -498,7 +515,7 @@ def _deliver_one(runtime: Runtime, alert: Alert, changes: dict[str, object]) -> 
     if alert.message_ts is None:
         if not alert.is_open:
             return
-        ts = out.post(_message(runtime, alert))
+        ts = out.post(_message(runtime, alert, at=at))
         channel = runtime.config.slack.release_channel or None
         changes.update(message_ts=ts or "", channel=channel, pages_sent=alert.pages_due)
         alert.message_ts, alert.channel, alert.pages_sent = ts or "", channel, alert.pages_due
@@ -523,14 +540,14 @@ def _deliver_one(runtime: Runtime, alert: Alert, changes: dict[str, object]) -> 
                  thread_ts=alert.message_ts or None)
         changes["ack_posted"] = alert.ack_posted = True
         if alert.message_ts:
-            out.update(alert.message_ts, _message(runtime, alert), channel=alert.channel)
+            out.update(alert.message_ts, _message(runtime, alert, at=at), channel=alert.channel)
     if not alert.is_open and not alert.resolve_posted:
         out.post(AlertNote(alert=alert, kind=NoteKind.RESOLVED), channel=alert.channel,
                  thread_ts=alert.message_ts or None)
         changes["resolve_posted"] = alert.resolve_posted = True
         ALERTS.labels(kind="resolved").inc()
         if alert.message_ts:
-            out.update(alert.message_ts, _message(runtime, alert), channel=alert.channel)
+            out.update(alert.message_ts, _message(runtime, alert, at=at), channel=alert.channel)
     if not alert.is_open and alert.pagerduty_triggered and not alert.pagerduty_resolved:
         runtime.pager.get().resolve(alert)
         changes["pagerduty_resolved"] = True
@@ -587,3 +604,32 @@ def acknowledge_alert(runtime: Runtime, alert_id: str, *, user_id: str, at: date
     if outcome is AckOutcome.ACKNOWLEDGED:
         deliver(runtime, at=at)
     return AckResult(outcome=outcome, alert=alert)
+
+
+# -- silences -------------------------------------------------------------------------------------
+
+
+class SilenceResult(BaseModel):
+    silence: Silence
+    new: bool = True  # False: the same silence again (a double click, a retry): nothing was told again
+    alerts: list[Alert] = Field(default_factory=list)  # the open alerts it covers (told in their threads)
+
+
+def silence(runtime: Runtime, *, slo: str, duration: timedelta, reason: str, by: str, at: datetime) -> SilenceResult:
+    """Record the silence, tell each open alert it covers in its thread, re-render those pages and today's
+    status. Auditing is the caller's (it knows the channel)."""
+    recorded, new = add_silence(runtime, slo=slo, duration=duration, reason=reason, by=by, at=at)
+    covered = [a for a in load_state(runtime).alerts if a.is_open and recorded.covers(a.key, at)]
+    if not new:
+        return SilenceResult(silence=recorded, new=False, alerts=covered)
+    out = runtime.poster.get()
+    for alert in covered:
+        if not alert.message_ts:
+            continue
+        try:
+            out.post(SilenceNote(silence=recorded), channel=alert.channel, thread_ts=alert.message_ts)
+            out.update(alert.message_ts, _message(runtime, alert, at=at), channel=alert.channel)
+        except Exception:
+            log.exception("could not tell alert %s's thread about the silence", alert.id)
+    refresh_status(runtime, latest_evaluation(runtime), at=at)
+    return SilenceResult(silence=recorded, alerts=covered)
