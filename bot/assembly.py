@@ -30,6 +30,7 @@ from bot.features.dod import feature as dod
 from bot.features.evidence import feature as evidence
 from bot.features.gates import feature as gates
 from bot.features.help import feature as help_
+from bot.features.home import feature as home
 from bot.features.releases import feature as releases
 from bot.features.rollback import feature as rollback
 from bot.features.signoff import feature as signoff
@@ -37,7 +38,7 @@ from bot.features.slo import feature as slo
 from bot.features.verify import feature as verify
 from commands.ports import Clock, SystemClock
 
-FEATURES = (help_, gates, slo, canary, rollback, releases, verify, dod, audit, signoff, evidence)
+FEATURES = (help_, gates, slo, canary, rollback, releases, verify, dod, audit, signoff, evidence, home)
 
 
 def build_registry() -> Registry:

@@ -86,10 +86,17 @@ class Alert(BaseModel):
     pagerduty_triggered: bool = False
     pagerduty_resolved: bool = False
     claim_until: datetime | None = None
+    # Where the alert came from: "" the SLO watch; "alertmanager" a webhook (opened and resolved from outside).
+    source: str = ""
 
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def external(self) -> bool:
+        """Opened and resolved by another system (Alertmanager), not by this watch's evaluations."""
+        return self.source != ""
 
 
 class BreachState(BaseModel):
@@ -226,9 +233,12 @@ def step(state: BreachState, status: SloStatus, *, sustain: timedelta, repage: t
             alert.value, alert.detail = result.value, result.burn_detail
         _repage(alert, now=now, repage=repage, events=events, silences=silences)
 
-    for alert in [a for a in new.alerts if a.is_open and a.kind is AlertKind.BREACH and a.slo not in by_name]:
+    for alert in [a for a in new.alerts if a.is_open and a.kind is AlertKind.BREACH and a.slo not in by_name
+                  and not a.external]:
         alert.resolved_at = now  # removed from the catalog: nothing left to watch
         events.append(_event(EventKind.RESOLVE, alert, now))
+    for alert in [a for a in new.alerts if a.is_open and a.external]:
+        _repage(alert, now=now, repage=repage, events=events, silences=silences)  # resolved only from outside
 
     blind = [BlindSlo(name=name, since=t.since, reason=t.reason) for name, t in new.tracks.items()
              if t.condition is SloState.UNKNOWN and now - t.since >= sustain]

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests run for real (Prometheus and promtool), once.
+# Installs the Debian packages the tests run for real (Prometheus, promtool, amtool), once.
 set -euo pipefail
 
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)  # checks ops/monitoring/alertmanager-*.yaml
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -16,7 +16,6 @@ defined on first use (a module `__getattr__`), so only what reads the environmen
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from pathlib import Path
@@ -24,11 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from bot.core.config_file import ConfigError
 from bot.core.settings import KubeAccessSettings, SlackSettings, StoreSettings
 from bot.features.access.settings import AccessSettings
 from bot.features.canary.settings import CanarySettings
 from bot.features.evidence.settings import EvidenceSettings
 from bot.features.gates.settings import GatesSettings
+from bot.features.home.settings import HomeSettings
 from bot.features.rollback.settings import RollbackSettings
 from bot.features.signoff.settings import SignoffSettings
 from bot.features.slo.settings import SloSettings
@@ -89,6 +90,7 @@ class BizraConfig(BaseModel):
     verify: VerifySettings = Field(default_factory=VerifySettings)
     signoff: SignoffSettings = Field(default_factory=SignoffSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    home: HomeSettings = Field(default_factory=HomeSettings)
 
 
 class _SecretFields(BaseModel):
@@ -143,10 +145,6 @@ def _secrets_class() -> type[Secrets]:
         if "Secrets" not in globals():
             globals()["Secrets"] = _define_secrets()
         return globals()["Secrets"]
-
-
-class ConfigError(Exception):
-    """A config problem, worded for the person who has to fix the file."""
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -217,12 +215,6 @@ def _yaml_problem(path: Path, exc: Exception) -> str:
     problem = _QUOTED.sub(lambda q: q.group() if len(q.group(1)) <= 2 or q.group(1).startswith("<") else "'…'",
                           problem)
     return f"Config file {_printable(str(path))} is not valid YAML{where}: {_printable(problem)}."
-
-
-def config_path_from(argument: str | None) -> Path | None:
-    """`--config` wins over `BIZRA_CONFIG`; neither means built-in defaults."""
-    chosen = argument or os.environ.get("BIZRA_CONFIG")
-    return Path(chosen) if chosen else None
 
 
 def load_config(path: Path | None) -> BizraConfig:

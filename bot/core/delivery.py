@@ -19,6 +19,12 @@ from bot.core.terminal import terminal_text
 
 Postable = BaseModel | str
 
+# The console keeps the newest this many chart files (PNG) in its charts folder and deletes older ones
+# as it writes a new one: a count, not an age, so the folder is bounded however many alerts fire in a
+# burst and pruning needs no clock; 200 charts are ~6-14 MB (30-70 KB each). Constants, not settings:
+# this is the console's scratch folder (Slack keeps its own files), nothing a deployment tunes.
+KEEP_CHARTS = 200
+
 
 class Poster(Protocol):
     def post(self, result: Postable, *, channel: str | None = None, thread_ts: str | None = None) -> str | None:
@@ -81,6 +87,7 @@ class ConsolePoster:
         self._charts.mkdir(parents=True, exist_ok=True)
         path = self._charts / filename
         path.write_bytes(png)
+        prune_charts(self._charts, keep=KEEP_CHARTS, protect=path)
         print(f"{title}: chart written to {path}", file=self._stream, flush=True)
         return str(path)
 
@@ -91,3 +98,31 @@ class ConsolePoster:
         path.write_bytes(data)
         print(f"{title}: written to {path}", file=self._stream, flush=True)
         return str(path)
+
+
+def prune_charts(directory: Path, *, keep: int, protect: Path | None = None) -> list[Path]:
+    """Delete all but the `keep` newest `*.png` files in `directory` (by modification time, then name);
+    `protect` (the chart just written) is never deleted and counts as one of the newest. Other files
+    (an evidence archive written beside the charts) are left alone. Best effort: a file gone or locked
+    meanwhile is skipped, so pruning never fails an upload. Returns what was deleted."""
+    entries: list[tuple[int, str, Path]] = []
+    try:
+        candidates = list(directory.glob("*.png"))
+    except OSError:
+        return []
+    for path in candidates:
+        try:
+            if path.is_file():
+                entries.append((path.stat().st_mtime_ns, path.name, path))
+        except OSError:
+            continue
+    protected = protect is not None and any(path == protect for _, _, path in entries)
+    others = sorted((e for e in entries if e[2] != protect), reverse=True)
+    deleted: list[Path] = []
+    for _, _, path in others[max(keep - protected, 0):]:
+        try:
+            path.unlink()
+            deleted.append(path)
+        except OSError:
+            continue
+    return deleted

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from bot.core.config import BizraConfig, Secrets
 from bot.core.delivery import Poster
@@ -85,6 +85,7 @@ Handler = Callable[[Invocation, "Runtime"], Reply]
 ActionHandler = Callable[[ActionInvocation, "Runtime"], "Reply | None"]
 BreachListener = Callable[["Runtime", BreachEvent], None]
 JobBody = Callable[["Runtime", datetime], object]
+EventHandler = Callable[[dict[str, Any], "Runtime"], None]  # an Events API event (`app_home_opened`)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class Registry:
         self.renderers = Renderers()
         self.breach_listeners: list[BreachListener] = []
         self.jobs: list[Job] = []
+        self.events: dict[str, EventHandler] = {}
 
     def add_subcommand(self, command: Subcommand) -> None:
         if command.name in self.subcommands:
@@ -144,6 +146,12 @@ class Registry:
         if any(existing.name == job.name for existing in self.jobs):
             raise RuntimeError(f"job {job.name!r} registered twice")
         self.jobs.append(job)
+
+    def add_event(self, name: str, handler: EventHandler) -> None:
+        """Events API events of type `name` go to `handler(event, runtime)`, after the ack."""
+        if name in self.events:
+            raise RuntimeError(f"event {name!r} registered twice")
+        self.events[name] = handler
 
     def lookup(self, name: str) -> Subcommand:
         found = self.subcommands.get(name)

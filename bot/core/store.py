@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from bot.core.config import ConfigError
+from bot.core.config_file import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""HTTP mode: Slack's requests at /slack/events, liveness at /healthz, the bot's metrics at /metrics.
+"""HTTP mode: Slack's requests at /slack/events, liveness at /healthz, the bot's metrics at /metrics,
+Alertmanager's webhook at /webhooks/alertmanager (bot/features/slo/alertmanager.py; 404 unless enabled).
 
 Served by waitress (a maintained production WSGI server) on the configured host (127.0.0.1 in
 tests), never Bolt's own `App.start()`, which always binds 0.0.0.0. Waitress reads requests with
@@ -30,7 +31,9 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress import wasyncore  # type: ignore[import-untyped]
 from waitress.server import create_server  # type: ignore[import-untyped]
 
+from bot.core.runtime import Runtime
 from bot.core.store import StoreHealth, StoreState
+from bot.features.slo import alertmanager
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +141,30 @@ def _readyz(app: App, start_response: StartResponse) -> list[bytes]:
                  {"ready": ready, "store": store.as_dict() if store else None})
 
 
+# -- /webhooks/alertmanager: Alertmanager's notifications become pages ------------------------------
+
+_RUNTIMES: weakref.WeakKeyDictionary[App, Runtime] = weakref.WeakKeyDictionary()
+_STATUS_LINES = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized", 404: "404 Not Found"}
+
+
+def serve_runtime(app: App, runtime: Runtime) -> None:
+    """Let this app's webhook routes reach `runtime` (`build_app` calls it)."""
+    _RUNTIMES[app] = runtime
+
+
+def _alertmanager(app: App, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    runtime = _RUNTIMES.get(app)
+    if runtime is None:
+        return _answer(start_response, "404 Not Found", "not found")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _answer(start_response, "400 Bad Request", "invalid Content-Length")
+    raw = environ["wsgi.input"].read(length) if length > 0 else b""
+    done = alertmanager.receive(runtime, authorization=environ.get("HTTP_AUTHORIZATION"), body=raw)
+    return _answer(start_response, _STATUS_LINES.get(done.status, f"{done.status} Error"), done.text)
+
+
 def wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     slack = _slack_events(SlackRequestHandler(app))
 
@@ -153,6 +180,8 @@ def wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[byt
             return [generate_latest()]
         if path == "/slack/events" and method == "POST":
             return slack(environ, start_response)
+        if path == "/webhooks/alertmanager" and method == "POST":
+            return _alertmanager(app, environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
 

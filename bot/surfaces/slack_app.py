@@ -33,7 +33,7 @@ from bot.core.rendering import Renderers
 from bot.core.runtime import Runtime
 from bot.core.telemetry import COMMANDS
 from bot.core.work import Busy, Lane
-from bot.surfaces.http import watch_store
+from bot.surfaces.http import serve_runtime, watch_store
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,7 @@ def build_app(runtime: Runtime, *, process_before_response: bool = True,
         before_authorize=_replay_guard(runtime),
     )
     watch_store(app, lambda: runtime.store.get().health())  # /healthz and /readyz report the store
+    serve_runtime(app, runtime)  # /webhooks/alertmanager reaches the runtime
 
     def run_command(respond: Respond, invocation: Invocation) -> None:
         try:
@@ -302,4 +303,27 @@ def build_app(runtime: Runtime, *, process_before_response: bool = True,
             side.submit(tell_busy)
 
     app.action(re.compile(".*"))(ack_action)
+
+    def listen(name: str) -> None:
+        """Events API events (`app_home_opened`): acked at once, the feature's handler runs on `runtime.work`."""
+        handler = registry.events[name]
+
+        def ack_event(ack: Ack, event: dict[str, Any]) -> None:
+            ack()
+
+            def run() -> None:
+                try:
+                    handler(event, runtime)
+                except Exception:
+                    log.exception("event %s failed", name)
+
+            try:
+                runtime.work.get().submit(run, lane="slow")
+            except Busy:
+                log.warning("busy: event %s dropped", name)
+
+        app.event(name)(ack_event)
+
+    for name in registry.events:
+        listen(name)
     return app

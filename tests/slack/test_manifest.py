@@ -19,6 +19,7 @@ SCOPE_OF: dict[str, str | None] = {
     "chat_update": "chat:write",
     "files_upload_v2": "files:write",
     "usergroups_users_list": "usergroups:read",
+    "views_publish": None,  # the Home tab (bot/features/home): Slack requires no scope for it
 }
 CALL = re.compile(r"\.((?:chat|files|usergroups|conversations|users|reactions|views|pins|bookmarks)_\w+)\(")
 

@@ -121,6 +121,8 @@ class SlackRecorder:
     messages: dict[tuple[str, str], Message] = field(default_factory=dict)
     # Uploads as Slack tracks them, by file id (see `SharedFile`, `files_in_thread`).
     uploads: dict[str, SharedFile] = field(default_factory=dict)
+    # Home tabs as Slack holds them, by user id: the latest view `views.publish` accepted.
+    home_views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fail_next(self, method: str, times: int = 1, *, error: str | None = None, status: int | None = None,
                   hang: bool = False) -> Fault:
@@ -233,6 +235,9 @@ class SlackRecorder:
             return 200, {"Content-Type": "application/json"}, self._permalink(recorded)
         body: dict[str, Any] = {"ok": True, "ts": ts, "channel": recorded.body.get("channel", "C0")}
         self._keep(recorded, ts)
+        if recorded.api_method == "views.publish":
+            with self._lock:
+                self.home_views[str(recorded.body.get("user_id"))] = _view_of(recorded)
         if recorded.api_method == "auth.test":
             body.update(user_id="UBOT", bot_id="BBOT", team_id="T0", user="bizra", team="test")
         if recorded.api_method == "files.getUploadURLExternal":
@@ -391,7 +396,34 @@ def _completed_files(recorded: Recorded) -> list[dict[str, Any]]:
 _CHECKED_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
 
 
+MAX_VIEW_BLOCKS = 100  # a Home tab or modal holds up to 100 blocks (a message 50)
+
+
+def _view_of(recorded: Recorded) -> dict[str, Any]:
+    view = recorded.body.get("view")
+    if isinstance(view, str):  # form-encoded bodies carry the view as a JSON string
+        with contextlib.suppress(json.JSONDecodeError):
+            view = json.loads(view)
+    return view if isinstance(view, dict) else {}
+
+
+def _view_problems(recorded: Recorded) -> list[str]:
+    """`views.publish` as Slack checks it: a user, a `home` view of 1 to 100 blocks, each block valid."""
+    found: list[str] = [] if recorded.body.get("user_id") else ["views.publish without user_id"]
+    view = _view_of(recorded)
+    if view.get("type") != "home":
+        found.append(f"view type {view.get('type')!r}, not 'home'")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or not 1 <= len(blocks) <= MAX_VIEW_BLOCKS:
+        count = len(blocks) if isinstance(blocks, list) else blocks
+        return [*found, f"a view needs 1 to {MAX_VIEW_BLOCKS} blocks, has {count}"]
+    # Each block checked as in a message; only the count limit is the view's own.
+    return found + [p for p in problems(blocks) if not p.startswith(f"{len(blocks)} blocks, more than")]
+
+
 def _block_problems(recorded: Recorded) -> list[str]:
+    if recorded.api_method == "views.publish":
+        return _view_problems(recorded)
     if not (recorded.path.startswith("/response/") or recorded.api_method in _CHECKED_METHODS):
         return []
     blocks = recorded.body.get("blocks")
@@ -476,6 +508,20 @@ def block_action_body(*, action_id: str, value: str, user_id: str, response_url:
         ],
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def event_body(event: dict[str, Any], *, team_id: str = "T0", event_id: str | None = None) -> str:
+    """An Events API `event_callback` as Slack POSTs it (JSON); each delivery has its own event_id."""
+    return json.dumps({
+        "token": "unused",
+        "team_id": team_id,
+        "api_app_id": "A0",
+        "event": {"event_ts": f"{time.time():.6f}", **event},
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{secrets.token_hex(6).upper()}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": team_id, "user_id": "UBOT", "is_bot": True}],
+    })
 
 
 def post(url: str, body: str, headers: dict[str, str], *, timeout: float = 10.0) -> tuple[int, str]:

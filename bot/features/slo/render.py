@@ -196,7 +196,7 @@ class AlertNote(BaseModel):
 def _what(alert: Alert) -> str:
     if alert.kind is AlertKind.BLIND:
         return "Monitoring blind"
-    return f"SLO breach: {alert.slo}"
+    return f"Alert: {alert.slo}" if alert.external else f"SLO breach: {alert.slo}"
 
 
 def _objective(alert: Alert) -> str:
@@ -210,6 +210,9 @@ def alert_summary(alert: Alert) -> str:
     if alert.kind is AlertKind.BLIND:
         names = ", ".join(b.name for b in alert.blind) or "SLOs"
         return f"Monitoring blind: {names} UNKNOWN since {_at(alert.since)} — the SLOs cannot be judged"
+    if alert.external:  # from Alertmanager: no value or objective of ours
+        return f"Alert: {alert.slo}{': ' + alert.description if alert.description else ''}, firing since " \
+               f"{_at(alert.since)}"
     direction = "above" if alert.comparator is Comparator.LE else "below"
     return (f"SLO breach: {alert.slo} at {format_value(alert.value, alert.unit)}, {direction} objective "
             f"{_objective(alert)}, since {_at(alert.since)}")
@@ -222,7 +225,11 @@ def alert_lines(message: AlertMessage) -> list[str]:
     else:
         head = f"🔥 {_what(alert)}" if alert.kind is AlertKind.BREACH else f"❔ {_what(alert)}"
     lines = [f"{head} — {message.mentions}" if message.view is AlertView.OPEN else head]
-    if alert.kind is AlertKind.BREACH:
+    if alert.external:
+        lines.append(f"{alert.description or alert.slo}: firing since {_at(alert.since)} ({alert.source}).")
+        if alert.detail:
+            lines.append(alert.detail)
+    elif alert.kind is AlertKind.BREACH:
         lines.append(f"{alert.description or alert.slo}: {format_value(alert.value, alert.unit)} "
                      f"(objective {_objective(alert)}), breaching since {_at(alert.since)}.")
         if alert.detail:
@@ -262,6 +269,8 @@ def note_line(note: AlertNote) -> str:
         return f"👀 Acknowledged by <@{alert.acknowledged_by}>: no more re-pages for this alert."
     recovered = f" ({format_value(alert.resolved_value, alert.unit)})" if alert.resolved_value is not None else ""
     when = _at(alert.resolved_at) if alert.resolved_at else "now"
+    if alert.external:
+        return f"✅ Resolved at {when}: {_what(alert)} ({alert.source} resolved it)."
     return f"✅ Resolved at {when}: {_what(alert)} is back within its objective{recovered}." \
         if alert.kind is AlertKind.BREACH else f"✅ Resolved at {when}: SLO data is flowing again."
 

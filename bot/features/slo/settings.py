@@ -89,6 +89,16 @@ class SilenceSettings(BaseModel):
         return value
 
 
+class AlertmanagerSettings(BaseModel):
+    """The Alertmanager webhook receiver (`POST /webhooks/alertmanager`): its alerts become pages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="Serve the receiver (off: the route answers 404).")
+    token_env: str = Field(default="BIZRA_ALERTMANAGER_TOKEN",
+                           description="Env var holding the bearer token Alertmanager must send.")
+
+
 class SloSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,6 +123,8 @@ class SloSettings(BaseModel):
     )
     digest: DigestSettings = Field(default_factory=DigestSettings, description="The daily SLO digest.")
     silence: SilenceSettings = Field(default_factory=SilenceSettings, description="Silences of re-pages.")
+    alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings,
+                                               description="Alertmanager as a source of pages (webhook receiver).")
     enabled: bool = Field(default=True, description="Run the SLO watch in `bizra serve`.")
     on_call: OnCallSettings = Field(default_factory=OnCallSettings, description="Who pages mention.")
     dashboard_url: str = Field(

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _artifacts_dir(args: argparse.Namespace, configured: Path) -> Path:
-    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
 
     chosen = Path(args.artifacts or configured)
     if not chosen.is_dir():
@@ -61,7 +61,7 @@ def _artifacts_dir(args: argparse.Namespace, configured: Path) -> Path:
 
 
 def run_sign(args: argparse.Namespace) -> int:
-    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
     from commands.artifacts import ArtifactError, ArtifactName  # lazy: the artifact models, as above
     from commands.attestation import (  # lazy: cryptography, as above
         KeyFileError,
@@ -100,7 +100,7 @@ def run_sign(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
     from commands.artifacts import ArtifactError, ArtifactName, Attestation, read_artifact  # lazy: as above
     from commands.attestation import (  # lazy: cryptography, as above
         KeyFileError,
@@ -129,7 +129,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_keygen(args: argparse.Namespace) -> int:
-    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
     from commands.attestation import new_keypair, parse_public_key  # lazy: cryptography, as above
 
     for path in (args.private, args.public):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bot.core.config import BizraConfig
     from bot.core.runtime import Runtime
+    from bot.features.gates.settings import GatesSettings
 
 CONFIG_HELP = "bizra.yaml to use (default: $BIZRA_CONFIG, else built-in defaults)"
 LOG_LEVEL_HELP = "DEBUG, INFO, WARNING or ERROR (default INFO; ERROR for the console)"
@@ -42,7 +43,8 @@ def add_verb(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -
 
 def config_from(args: argparse.Namespace) -> BizraConfig:
     """The validated config alone: for verbs that need neither secrets nor services (`bizra gates`)."""
-    from bot.core.config import config_path_from, load_config  # lazy: pydantic and every section's models
+    from bot.core.config import load_config  # lazy: pydantic and every section's models
+    from bot.core.config_file import config_path_from  # lazy: as above
     from bot.core.logs import SECRETS  # lazy: as above
 
     config = load_config(config_path_from(getattr(args, "config", None)))
@@ -51,6 +53,17 @@ def config_from(args: argparse.Namespace) -> BizraConfig:
     SECRETS.add_env([prometheus.bearer_token_env, prometheus.basic_auth_password_env,
                      config.slo.pagerduty.routing_key_env])
     return config
+
+
+def gates_settings_from(args: argparse.Namespace) -> GatesSettings:
+    """The `gates:` section: from the config file when there is one (the whole file is validated, so a
+    mistake anywhere in it still exits 2), else the defaults alone, without building every section."""
+    from bot.core.config_file import config_path_from  # lazy: as above
+    from bot.features.gates.settings import GatesSettings  # lazy: pydantic and the gates' models
+
+    if config_path_from(getattr(args, "config", None)) is None:
+        return GatesSettings()
+    return config_from(args).gates
 
 
 def runtime_from(args: argparse.Namespace, *, surface: str) -> Runtime:

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.surfaces.cli.common import add_verb, config_from
+from bot.surfaces.cli.common import add_verb, gates_settings_from
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -32,14 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
     from bot.features.gates.render import report_text  # lazy: as above (the report models)
     from commands.attestation import KeyFileError  # lazy: cryptography, as above
     from commands.gates import EvidenceDirError, evaluate_release, release_inputs  # lazy: as above
 
-    config = config_from(args)
+    settings = gates_settings_from(args)
     try:
-        report = evaluate_release(**release_inputs(config.gates, artifacts_dir=args.artifacts))
+        report = evaluate_release(**release_inputs(settings, artifacts_dir=args.artifacts))
     except (EvidenceDirError, KeyFileError) as exc:
         raise ConfigError(str(exc)) from exc
     if args.json:

@@ -49,7 +49,7 @@ def startup_problems(config: BizraConfig, secrets: Secrets) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.core.config import ConfigError  # lazy: pydantic and the config models; `--help` skips them
+    from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
     from bot.surfaces.http import HttpServer  # lazy: slack_bolt and prometheus_client; only `serve` pays them
     from bot.surfaces.scheduler import start_scheduler  # lazy: apscheduler and the SLO watch; only `serve` pays them
     from bot.surfaces.slack_app import build_app  # lazy: slack_bolt, as above

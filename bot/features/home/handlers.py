@@ -1,0 +1,155 @@
+"""`app_home_opened`: publish the viewer's Home tab; the refresh job republishes it when it changed.
+
+What flows through: the stored canary run (`canary.store.load`, no cluster call), the SLO watch's
+latest evaluation and open alerts, the release history, and the viewer's permissions
+(`access.enforce.check`, no audit: showing a button is not using it). Each opened Home tab is a row
+of `home_viewers` (user, digest of the view last published, when); `refresh` renders every row again
+and calls `views.publish` only for those whose digest changed (a canary step, an alert opened or
+resolved, a new release, the bake's next tenth).
+
+A click on a Home button carries no channel (and no response_url): the permission is checked here
+with the same empty channel, so a button is shown only when the click would be allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.core.runtime import Runtime
+from bot.core.store import Database
+from bot.features.access.enforce import check
+from bot.features.canary import store as canary_store
+from bot.features.canary.flow import target_name
+from bot.features.canary.inputs import stages
+from bot.features.home.blocks import home_view
+from bot.features.home.render import HomeCanary, HomeView, bake_tenths
+from bot.features.releases.history import history
+from bot.features.slo.watch import latest_evaluation, load_state
+
+log = logging.getLogger(__name__)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS home_viewers (
+    user_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,        -- sha256 of the view last published (without its "as of" footer)
+    published_at TEXT NOT NULL   -- ISO time of that publish
+);
+"""
+
+
+def _db(runtime: Runtime) -> Database:
+    db = runtime.store.get()
+    db.ensure_schema(_DDL)
+    return db
+
+
+def _allowed(runtime: Runtime, user_id: str, permission: str) -> bool:
+    return check(runtime, user_id=user_id, user_groups=None, channel_id="", permission=permission).allowed
+
+
+def _canary(runtime: Runtime, *, at: datetime) -> tuple[HomeCanary | None, str | None]:
+    active = canary_store.load(runtime)
+    if active is None:
+        entries = canary_store.history(runtime, 1)
+        last = (f"{entries[0].event} of `{entries[0].image}` by {entries[0].actor} at {entries[0].at:%Y-%m-%d %H:%M} "
+                f"UTC ({entries[0].outcome})") if entries else None
+        return None, last
+    run, stage_list = active.run, stages(runtime)
+    pending = active.transition.split(":")[0] + " in progress" if active.transition else None
+    if not 0 <= run.stage < len(stage_list):
+        return HomeCanary(run_id=run.id, image=run.image, stage_index=run.stage, stages=len(stage_list),
+                          stage_started_at=run.stage_started_at, started_by=run.started_by,
+                          pending=pending), active.last_event
+    stage = stage_list[run.stage]
+    total = stage.bake.total_seconds()
+    baked = (at - run.stage_started_at).total_seconds()
+    nxt = stage_list[run.stage + 1] if run.stage + 1 < len(stage_list) else None
+    label = f"Promote to stage {nxt.number} ({nxt.weight}%)" if nxt else "Complete release"
+    return HomeCanary(
+        run_id=run.id, image=run.image, stage_number=stage.number, stage_index=run.stage, stages=len(stage_list),
+        stage_name=stage.name, weight=stage.weight, bake_seconds=total,
+        baked_fraction=1.0 if total <= 0 else max(0.0, min(1.0, baked / total)),
+        ready_at=run.stage_started_at + stage.bake, stage_started_at=run.stage_started_at,
+        started_by=run.started_by, pending=pending, next_label=label,
+    ), active.last_event
+
+
+def build_view(runtime: Runtime, user_id: str, *, at: datetime) -> HomeView:
+    """Everything the viewer's Home tab shows now."""
+    canary, last_event = _canary(runtime, at=at)
+    state = load_state(runtime)
+    return HomeView(
+        user_id=user_id, at=at, target=target_name(runtime), canary=canary, last_canary_event=last_event,
+        slo=latest_evaluation(runtime), alerts=[a for a in state.alerts if a.is_open],
+        releases=history(runtime, runtime.config.home.releases) if runtime.config.home.releases else [],
+        can_promote=canary is not None and _allowed(runtime, user_id, "canary.promote"),
+        can_abort=canary is not None and _allowed(runtime, user_id, "canary.abort"),
+    )
+
+
+def view_payload(view: HomeView) -> dict[str, Any]:
+    return home_view(view).to_dict()
+
+
+def digest(view: HomeView) -> str:
+    """What a change is: the view without its "as of" footer or the SLO evaluation's time, the bake in tenths."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    steady = view.model_copy(update={"at": epoch})
+    if steady.slo is not None:
+        steady.slo = steady.slo.model_copy(update={"at": epoch})
+    if steady.canary is not None:
+        steady.canary = steady.canary.model_copy(update={"baked_fraction": bake_tenths(steady.canary.baked_fraction)})
+    payload = view_payload(steady)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def publish(runtime: Runtime, user_id: str, *, at: datetime) -> str:
+    """Render and publish the viewer's Home tab, and remember it (its digest) for the refresh."""
+    view = build_view(runtime, user_id, at=at)
+    runtime.slack.get().views_publish(user_id=user_id, view=view_payload(view))
+    found = digest(view)
+    with _db(runtime).transaction() as connection:
+        connection.execute(
+            "INSERT INTO home_viewers (user_id, digest, published_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(user_id) DO UPDATE SET digest = excluded.digest, published_at = excluded.published_at",
+            (user_id, found, at.astimezone(UTC).isoformat()),
+        )
+    return found
+
+
+def home_opened(event: dict[str, Any], runtime: Runtime) -> None:
+    """The `app_home_opened` event: the Home tab (not the Messages tab) gets the view."""
+    user_id = str(event.get("user") or "")
+    if not user_id or event.get("tab", "home") != "home" or not runtime.config.home.enabled:
+        return
+    publish(runtime, user_id, at=runtime.clock.now())
+
+
+def viewers(runtime: Runtime) -> dict[str, str]:
+    """Who opened Home, with the digest of what they were last shown."""
+    rows = _db(runtime).connect().execute("SELECT user_id, digest FROM home_viewers").fetchall()
+    return {row["user_id"]: row["digest"] for row in rows}
+
+
+def refresh(runtime: Runtime, *, at: datetime, forget_after: timedelta = timedelta(days=7)) -> list[str]:
+    """The job body: republish the Home tabs whose view changed; the users republished, in order.
+
+    Viewers whose Home was last published more than `forget_after` ago are dropped (they open it
+    again to come back). One viewer's failure (Slack refusing) does not stop the others."""
+    with _db(runtime).transaction() as connection:
+        connection.execute("DELETE FROM home_viewers WHERE published_at < ?",
+                           ((at - forget_after).astimezone(UTC).isoformat(),))
+    republished: list[str] = []
+    for user_id, shown in sorted(viewers(runtime).items()):
+        try:
+            if digest(build_view(runtime, user_id, at=at)) == shown:
+                continue
+            publish(runtime, user_id, at=at)
+            republished.append(user_id)
+        except Exception:
+            log.exception("could not refresh the Home tab of %s", user_id)
+    return republished

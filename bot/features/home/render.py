@@ -1,0 +1,134 @@
+"""The Home tab's words: what the release is doing now, as lines (also its plain-text fallback).
+
+`HomeView` is everything the tab shows, read by handlers.py; `blocks.py` lays the same lines out as
+Block Kit. The bake is shown in tenths (a progress bar in 10 % steps and the time it is ready), so a
+periodic refresh republishes only when something a reader would notice has changed. No slack_sdk here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from bot.features.canary.render import progress_bar, when
+from commands.breach import Alert
+from commands.canary import human, short_image
+from commands.last_stable import HistoryRecord
+from commands.slo import SloState, SloStatus
+
+SLO_ICON = {SloState.OK: ":large_green_circle:", SloState.BREACHING: ":red_circle:",
+            SloState.UNKNOWN: ":white_circle:"}
+TITLE = "bizra"
+HEADER = ":rocket: NODE0 release"
+
+
+class HomeCanary(BaseModel):
+    """The active canary, as far as the store knows it (no cluster call: the tab opens fast)."""
+
+    run_id: str
+    image: str
+    stage_number: int | None = None  # None: the stored stage is not in `canary.stages` any more
+    stage_index: int
+    stages: int
+    stage_name: str = ""
+    weight: int = 0
+    bake_seconds: float = 0.0
+    baked_fraction: float = 0.0
+    ready_at: datetime | None = None
+    stage_started_at: datetime
+    started_by: str
+    pending: str | None = None  # a transition holding the claim ("promote in progress")
+    next_label: str = "Promote"
+
+
+class HomeView(BaseModel):
+    user_id: str
+    at: datetime
+    target: str  # namespace/deployment of the engine
+    canary: HomeCanary | None = None
+    last_canary_event: str | None = None
+    slo: SloStatus | None = None
+    alerts: list[Alert] = Field(default_factory=list)
+    releases: list[HistoryRecord] = Field(default_factory=list)
+    can_promote: bool = False
+    can_abort: bool = False
+
+
+def bake_tenths(fraction: float) -> float:
+    """The share of the bake done, floored to 10 %: the unit the tab shows and refreshes on."""
+    return int(max(0.0, min(1.0, fraction)) * 10) / 10
+
+
+def engine_line(view: HomeView) -> str:
+    return f"Engine: `{view.target}`"
+
+
+def canary_lines(view: HomeView) -> list[str]:
+    canary = view.canary
+    if canary is None:
+        lines = [":zzz: No canary is active."]
+        if view.last_canary_event:
+            lines.append(f"Last: {view.last_canary_event}")
+        return lines
+    image = short_image(canary.image)
+    if canary.stage_number is None:
+        return [f":warning: A canary of `{image}` is active at stage {canary.stage_index + 1}, which "
+                f"`canary.stages` no longer has ({canary.stages} stages)."]
+    lines = [
+        f":hatching_chick: Canary stage {canary.stage_number}/{canary.stages} ({canary.stage_name}): "
+        f"{canary.weight}% of traffic on `{image}`",
+        f"Bake {progress_bar(bake_tenths(canary.baked_fraction))} of {human_seconds(canary.bake_seconds)}"
+        + (f" · ready {when(canary.ready_at, slack=True)}" if canary.ready_at else ""),
+        f"Stage started {when(canary.stage_started_at, slack=True)} · started by <@{canary.started_by}> "
+        f"· canary `{canary.run_id}`",
+    ]
+    if canary.pending:
+        lines.append(f":hourglass_flowing_sand: {canary.pending}")
+    return lines
+
+
+def human_seconds(seconds: float) -> str:
+    return human(timedelta(seconds=seconds))
+
+
+def slo_lines(view: HomeView) -> list[str]:
+    status = view.slo
+    if status is None:
+        return [f"{SLO_ICON[SloState.UNKNOWN]} SLOs: no evaluation recorded yet."]
+    lines = [f"{SLO_ICON[status.state]} SLOs {status.state} (evaluated {when(status.at, slack=True)})"]
+    lines += [f"• {SLO_ICON[r.state]} {r.name}: {r.state}" for r in status.results if r.state is not SloState.OK]
+    return lines
+
+
+def alert_line(alert: Alert) -> str:
+    what = alert.slo or alert.kind.value
+    ack = f" · acknowledged by <@{alert.acknowledged_by}>" if alert.acknowledged_by else ""
+    return f":rotating_light: `{alert.id}` {what}: {alert.description or alert.detail or alert.kind.value} " \
+           f"(since {when(alert.since, slack=True)}){ack}"
+
+
+def alert_lines(view: HomeView) -> list[str]:
+    if not view.alerts:
+        return [":white_check_mark: No open alerts."]
+    return [f"*Open alerts ({len(view.alerts)})*", *[alert_line(a) for a in view.alerts]]
+
+
+def release_line(record: HistoryRecord) -> str:
+    return (f"#{record.id} `{short_image(record.image)}` {record.outcome} · {when(record.at, slack=True)} "
+            f"by {record.by} ({record.source})")
+
+
+def release_lines(view: HomeView) -> list[str]:
+    if not view.releases:
+        return ["*Last releases*", "None recorded yet."]
+    return ["*Last releases*", *[release_line(r) for r in view.releases]]
+
+
+def footer(view: HomeView) -> str:
+    return f"As of {when(view.at, slack=True)} · `/bizra help` lists every command"
+
+
+def home_text(view: HomeView) -> str:
+    return "\n".join([HEADER, engine_line(view), *canary_lines(view), *slo_lines(view), *alert_lines(view),
+                      *release_lines(view), footer(view)])
