@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kind = args.log_format or os.environ.get("BIZRA_LOG_FORMAT") or "text"
     if kind not in LOG_FORMATS:
         parser.error(f"BIZRA_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
-    from bot.core.logs import SECRETS, configure  # one line per event; secrets redacted, bodies never written
+    from bot.core.logs import SECRETS, configure  # lazy: after parsing, so a usage error costs nothing more
 
     try:
         configure(level=level, kind="json" if kind == "json" else "text")

@@ -23,9 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.core.terminal import (
-        terminal_text,  # lazy: the DoD view's modules and the cluster client; `--help` skips them
-    )
+    from bot.core.terminal import terminal_text  # lazy: the DoD view's modules; `--help` skips them
     from bot.features.dod.handlers import dod_report  # lazy: as above
 
     runtime = runtime_from(args, surface="cli")
