@@ -43,6 +43,11 @@ class Comparator(StrEnum):
         """The value furthest on the bad side (several series answer one query)."""
         return max(values) if self is Comparator.LE else min(values)
 
+    @property
+    def symbol(self) -> str:
+        """How people read it (≤, ≥); the config keeps the ASCII `<=` / `>=` one types."""
+        return "≤" if self is Comparator.LE else "≥"
+
 
 class Unit(StrEnum):
     SECONDS = "seconds"

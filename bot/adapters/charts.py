@@ -176,7 +176,7 @@ def render_png(panels: Sequence[Panel], *, title: str, start: datetime, end: dat
             ax.axhspan(bad_low * factor, bad_high * factor, color=BREACH_COLOR, alpha=0.8, linewidth=0, zorder=0,
                        label=f"breach ({bad} {format_value(objective, unit)})")
             ax.axhline(objective, color="red", linestyle="--", linewidth=1, zorder=2,
-                       label=f"objective {slo.comparator.value} {format_value(objective, unit)}")
+                       label=f"objective {slo.comparator.symbol} {format_value(objective, unit)}")
             point = latest(slo, window) if plotted else None
             if point is not None:
                 when, value = point

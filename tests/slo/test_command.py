@@ -37,8 +37,8 @@ def test_console_slo_prints_the_status_and_names_the_chart_file(watch: Watch, tm
 
     text = run_line("/bizra slo", runtime, user_id="console:test")
 
-    assert "✅ cb_latency_p99: " in text and "(objective <= 1.5 ms) ok" in text
-    assert "✅ cache_l1_hit_ratio: 95% (objective >= 90%) ok" in text
+    assert "✅ cb_latency_p99: " in text and "(objective ≤ 1.5 ms) ok" in text
+    assert "✅ cache_l1_hit_ratio: 95% (objective ≥ 90%) ok" in text
     chart_line = next(line for line in text.splitlines() if line.startswith("Chart written to "))
     chart = Path(chart_line.removeprefix("Chart written to "))
     assert chart.parent == tmp_path / "charts" and chart.read_bytes().startswith(b"\x89PNG")

@@ -49,6 +49,13 @@ def _midnight() -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _midday(watch: Watch) -> Watch:
+    """Ticks at noon of the test's UTC day: the status message is per UTC day, so ticks that cross
+    midnight (a run started at 23:59:50) would rightly start a second message."""
+    watch.start = watch.start.replace(hour=12, minute=0, second=0, microsecond=0)
+    return watch
+
+
 def _page(channels: Channels) -> Message:
     pages = [m for m in channels.top_level(RELEASE_CHANNEL) if "alert.ack" in m.shown or "Resolved" in m.shown]
     assert len(pages) == 1, [m.shown for m in channels.top_level(RELEASE_CHANNEL)]
@@ -101,6 +108,7 @@ def test_a_state_change_posts_a_new_status_message(watch: Watch) -> None:
 
 
 def test_a_restart_keeps_editing_the_same_message(watch: Watch) -> None:
+    _midday(watch)
     channels = Channels().install(watch.recorder)
     watch.run(0)
     # A new process (or the other replica) on the same store.
@@ -113,6 +121,7 @@ def test_a_restart_keeps_editing_the_same_message(watch: Watch) -> None:
 
 
 def test_a_deleted_status_message_is_posted_again(watch: Watch) -> None:
+    _midday(watch)
     channels = Channels().install(watch.recorder)
     watch.run(0)
     channels.messages.clear()  # someone deleted it: chat.update answers message_not_found
@@ -246,6 +255,7 @@ def test_run_once_results_are_unchanged_by_the_living_status(watch: Watch) -> No
 
 def test_two_replicas_on_their_own_timers_edit_one_status_message(watch: Watch) -> None:
     """Interval 10 s: replica B ticks 3 s after A, every time, and A's tick 10 s later edits the same message."""
+    _midday(watch)
     channels = Channels().install(watch.recorder)
     other = build_runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
     for n in range(3):

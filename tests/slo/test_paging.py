@@ -43,7 +43,7 @@ def test_all_green_posts_a_status_and_pages_nobody(watch: Watch) -> None:
     text = json.dumps(posts[0].body["blocks"], ensure_ascii=False)
     for name in ("cb_latency_p99", "cb_error_rate", "cache_l1_hit_ratio", "planner_json_validity"):
         assert f"✅ {name}" in text
-    assert "(objective <= 1.5 ms)" in text and "(objective >= 90%)" in text
+    assert "(objective ≤ 1.5 ms)" in text and "(objective ≥ 90%)" in text
     assert watch.pages() == []
 
 
@@ -61,7 +61,7 @@ def test_sustained_latency_breach_pages_on_call_exactly_once_with_a_chart(watch:
     assert len(pages) == 1
     page = pages[0]
     text = json.dumps(page.body["blocks"], ensure_ascii=False)
-    assert f"<@{ON_CALL}>" in text and "cb_latency_p99" in text and "objective <= 1.5 ms" in text
+    assert f"<@{ON_CALL}>" in text and "cb_latency_p99" in text and "objective ≤ 1.5 ms" in text
     assert "breaching since" in text
     buttons = {e["action_id"]: e for b in page.body["blocks"] for e in b.get("elements", []) if "action_id" in e}
     assert buttons["rollback.request"]["value"].startswith("alert:cb_latency_p99.")

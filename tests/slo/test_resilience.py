@@ -218,6 +218,8 @@ def test_two_replicas_ticking_together_page_once(watch: Watch) -> None:
 def test_two_replicas_on_their_own_timers_post_one_status_per_interval(watch: Watch) -> None:
     """Interval is 10 s: replica B ticks 3 s after replica A, every time; the channel sees one status each
     interval — since issue 11 as one living message, posted once and edited in place once per interval."""
+    # At noon of the test's UTC day: ticks that cross midnight would rightly start a second message.
+    watch.start = watch.start.replace(hour=12, minute=0, second=0, microsecond=0)
     other = build_runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
 
     def statuses() -> int:

@@ -28,7 +28,7 @@ def describe_breach(event: BreachEvent) -> str:
     """A sentence naming the breached SLO, its value against the objective, and since when."""
     parts = [f"sustained SLO breach of {event.slo}" if event.slo else "sustained SLO breach"]
     if event.value is not None and event.objective is not None:
-        comparator = f" {event.comparator} " if event.comparator else " vs "
+        comparator = f" {event.comparator.symbol} " if event.comparator else " vs "
         parts.append(f"value {event.value:g} (objective{comparator}{event.objective:g})")
     parts.append(f"since {event.since:%H:%M:%S} UTC")
     return ", ".join(parts)

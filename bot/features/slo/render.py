@@ -48,7 +48,7 @@ def _at(when: datetime) -> str:
 
 
 def result_line(result: SloResult) -> str:
-    objective = f"{result.comparator.value} {format_value(result.objective, result.unit)}"
+    objective = f"{result.comparator.symbol} {format_value(result.objective, result.unit)}"
     line = f"{ICON[result.state]} {result.name}: {format_value(result.value, result.unit)} (objective {objective}) " \
            f"{WORD[result.state]}"
     if result.state is SloState.UNKNOWN and result.reason:
@@ -202,7 +202,7 @@ def _what(alert: Alert) -> str:
 def _objective(alert: Alert) -> str:
     if alert.objective is None or alert.comparator is None:
         return ""
-    return f"{alert.comparator.value} {format_value(alert.objective, alert.unit)}"
+    return f"{alert.comparator.symbol} {format_value(alert.objective, alert.unit)}"
 
 
 def alert_summary(alert: Alert) -> str:
