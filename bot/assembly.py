@@ -11,18 +11,30 @@ only when they are built or used.
 
 from __future__ import annotations
 
+import os
+
 from bot.adapters.kubernetes import KubernetesCluster, load_configuration
+from bot.adapters.lease import KubeLease
 from bot.adapters.pagerduty import PagerDuty
 from bot.adapters.prometheus import PrometheusSource
 from bot.adapters.slack import SlackGroupDirectory, SlackPoster, SlackTransport, build_web_client
 from bot.adapters.verify_reads import KubeVerifyReads
+from bot.core.audit import SCHEMA as audit_tables
 from bot.core.blocks import text_section
 from bot.core.config import BizraConfig, Secrets
 from bot.core.delivery import ConsolePoster, Poster
+from bot.core.leadership import (
+    Leadership,
+    LeaseElector,
+    SoleLeader,
+    election_enabled,
+    resolve_identity,
+    resolve_namespace,
+)
 from bot.core.outbox import Outbox, OutboxPoster, audit_failure
 from bot.core.outbox import register as register_outbox
 from bot.core.runtime import Registry, Runtime
-from bot.core.store import Database
+from bot.core.store_factory import open_store
 from bot.core.work import Work
 from bot.features.audit import feature as audit
 from bot.features.canary import feature as canary
@@ -35,10 +47,11 @@ from bot.features.releases import feature as releases
 from bot.features.rollback import feature as rollback
 from bot.features.signoff import feature as signoff
 from bot.features.slo import feature as slo
+from bot.features.status import feature as status
 from bot.features.verify import feature as verify
 from commands.ports import Clock, SystemClock
 
-FEATURES = (help_, gates, slo, canary, rollback, releases, verify, dod, audit, signoff, evidence, home)
+FEATURES = (help_, gates, slo, canary, rollback, releases, verify, dod, audit, signoff, evidence, home, status)
 
 
 def build_registry() -> Registry:
@@ -48,6 +61,7 @@ def build_registry() -> Registry:
     for feature in FEATURES:
         feature.register(registry)
     register_outbox(registry)  # the background sender of messages Slack did not take at once
+    registry.add_schema(audit_tables)  # the core's audit log (the outbox registers its own table)
     return registry
 
 
@@ -76,11 +90,27 @@ def _poster(runtime: Runtime) -> Poster:
     return OutboxPoster(outbox, runtime.registry.renderers, default_channel=slack.release_channel)
 
 
+def _leadership(runtime: Runtime) -> Leadership:
+    """The Lease elector for `bizra serve` when the election is on (docs/high-availability.md); else
+    this process leads alone (the console and the CLI run no background jobs)."""
+    config = runtime.config
+    settings = config.leader_election
+    identity = resolve_identity(settings, os.environ)
+    if runtime.surface != "slack" or not election_enabled(settings, os.environ):
+        return SoleLeader(identity)
+    # A renewal is one small write: waiting longer than half the renew deadline for it helps nobody.
+    timeout = min(config.release.kube.timeout_seconds, settings.renew_deadline.total_seconds() / 2)
+    lease = KubeLease.from_settings(config.release.kube, namespace=resolve_namespace(settings, os.environ),
+                                    name=settings.lease_name, timeout=timeout, user_agent=f"bizra-bot/{identity}")
+    return LeaseElector(lease, identity=identity, settings=settings, clock=runtime.clock)
+
+
 def wire_services(runtime: Runtime) -> None:
     """Give every service slot its factory (each built on first use, from the runtime's config)."""
     config = runtime.config
-    runtime.store.provide_with(lambda: Database(config.store.path))
+    runtime.store.provide_with(lambda: open_store(config.store))  # SQLite or PostgreSQL, by store.url
     runtime.poster.provide_with(lambda: _poster(runtime))
+    runtime.leadership.provide_with(lambda: _leadership(runtime))
     runtime.cluster.provide_with(lambda: KubernetesCluster.from_settings(config.release.kube))
     runtime.metrics.provide_with(lambda: PrometheusSource(
         config.slo.prometheus, burn_policy=config.slo.burn_rate, max_concurrent=config.slo.max_concurrent_queries))

@@ -78,6 +78,22 @@ class CanaryRun(BaseModel):
     message_channel: str = ""
     # The stable Deployment's image when the canary started: what abort puts back if completion had begun.
     stable_image: str = ""
+    # The engine that runs it (`canary.engine` when it started) and the revision approved for it
+    # (`commands.canary_engine.Revision.key`: the pod-template hash, Flagger checksum, or empty for gateway).
+    engine: str = "gateway"
+    revision: str = ""
+
+
+class EngineHold(BaseModel):
+    """Whether a controller-driven engine holds at the run's stage with the approved revision (the policy's input;
+    `commands.canary_engine.hold_of` builds it from what the engine observed)."""
+
+    engine: str
+    stage_index: int | None = None
+    paused: bool = False
+    revision_matches: bool | None = None  # None: not known (no revision approved yet, or none reported)
+    found_revision: str = ""
+    detail: str = ""
 
 
 class PodCount(BaseModel):
@@ -268,8 +284,13 @@ def _at(when: datetime) -> str:
 
 
 def check_promotion(*, run: CanaryRun, stages: Sequence[Stage], now: datetime, samples: Iterable[SloSample],
-                    gap_limit: timedelta, pods: PodCount | None, require_ready: bool) -> PromotionCheck:
-    """The promotion policy for the active stage; purely computational."""
+                    gap_limit: timedelta, pods: PodCount | None, require_ready: bool,
+                    hold: EngineHold | None = None) -> PromotionCheck:
+    """The promotion policy for the active stage; purely computational.
+
+    `hold` (controller-driven engines): the stage counts only while the controller holds at it
+    with the approved revision; a different revision blocks for good (its approval is void).
+    """
     stage = stages[run.stage]
     next_stage = stages[run.stage + 1] if run.stage + 1 < len(stages) else None
     baked = max(timedelta(0), now - run.stage_started_at)
@@ -306,8 +327,22 @@ def check_promotion(*, run: CanaryRun, stages: Sequence[Stage], now: datetime, s
             blockers.append(Blocker(reason=f"The canary pods could not be read: {pods.error}"))
         else:
             blockers.append(Blocker(reason=f"Canary pods ready {pods.ready}/{pods.desired}; every pod must be ready."))
+    blockers.extend(_hold_blockers(hold, stage))
     return PromotionCheck(stage=stage, next_stage=next_stage, baked=baked, left=left, ready_at=ready_at, slo=slo,
                           pods=pods, blockers=blockers)
+
+
+def _hold_blockers(hold: EngineHold | None, stage: Stage) -> list[Blocker]:
+    if hold is None:
+        return []
+    if hold.revision_matches is False:
+        return [Blocker(reason=f"The {hold.engine} engine runs another revision (`{hold.found_revision}`) than the one "
+                               "approved for this run; the approval is void. Abort this run and start one for the new "
+                               "revision.", permanent=True)]
+    if hold.stage_index != stage.index or not hold.paused:
+        return [Blocker(reason=f"The {hold.engine} engine is not holding at stage {stage.number} ({stage.name}) yet: "
+                               f"{hold.detail}.")]
+    return []
 
 
 # -- manifests and applying them ------------------------------------------------------------------
@@ -394,6 +429,7 @@ class Completion(BaseModel):
     stable_ready: int = 0
     stable_desired: int = 0
     applied: list[str] = Field(default_factory=list)
+    source: str = ""  # what was applied, for the audit
 
 
 def _rolled(state: DeploymentState) -> int:
@@ -446,6 +482,7 @@ class CanaryStarted(BaseModel):
     stage: Stage
     stages: int
     applied: list[str]
+    note: str = ""  # what the engine's controller did (argo-rollouts: reached the pause, or not yet)
 
 
 class CanaryPromoted(BaseModel):
@@ -457,6 +494,7 @@ class CanaryPromoted(BaseModel):
     applied: list[str]
     forced_reason: str | None = None
     bypassed: list[str] = Field(default_factory=list)
+    note: str = ""  # what the engine's controller did
 
 
 class CanaryCompleted(BaseModel):
@@ -500,6 +538,21 @@ class CanaryAborted(BaseModel):
     paged: str | None = None
 
 
+class EngineView(BaseModel):
+    """A controller-driven engine's resource as `/bizra canary status` shows it (the gateway engine has none)."""
+
+    engine: str
+    resource: str = ""
+    phase: str = ""
+    weight: int | None = None
+    revision: str = ""
+    stable_revision: str = ""
+    message: str = ""
+    conditions: list[str] = Field(default_factory=list)
+    last_transition: datetime | None = None
+    error: str | None = None
+
+
 class CanaryStatus(BaseModel):
     active: bool
     run: CanaryRun | None = None
@@ -508,6 +561,7 @@ class CanaryStatus(BaseModel):
     check: PromotionCheck | None = None
     pending: str | None = None  # a transition in flight
     last_event: str | None = None
+    engine: EngineView | None = None  # what the controller shows (argo-rollouts, flagger)
 
 
 # -- the run message ------------------------------------------------------------------------------

@@ -6,8 +6,13 @@ release, that is the previous release, not the one just released). A person may 
 
 The seed reads `flagger.app/last-stable-revision`, which Flagger never sets. The order here:
 (1) the bot's own release history (the last image that completed stage 3, or that a rollback
-restored); (2) the annotation the bot maintains on the Deployment (name in config); (3) when
-Flagger manages the target, the image of the `<name>-primary` Deployment. The first source that
+restored); (2) with the argo-rollouts engine, the Rollout's own record: the image of its stable
+ReplicaSet (`status.stableRS`) when the template runs another one (a canary in flight or
+aborted), else the ReplicaSet of the revision before it (what `kubectl argo rollouts undo` goes
+back to); (3) the annotation the bot maintains on the Deployment (name in config); (4) when
+Flagger manages the target, the image of the `<name>-primary` Deployment. With the flagger
+engine the primary is asked first, before the history: it is what Flagger serves as stable (a
+primary equal to what runs, right after a promotion, is passed over). The first source that
 has a value decides: a value that is not `<repository>@sha256:<64 hex>` of the configured
 repository is refused with what to do, never passed over for a later source (a bad value means
 something is wrong, and guessing past it could roll back to the wrong version).
@@ -22,7 +27,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from commands.cluster import Cluster
+from commands.cluster import Cluster, KubeObject
 
 DIGEST_REFERENCE = re.compile(r"^(?P<repository>[a-z0-9][a-z0-9._:/-]*[a-z0-9])@sha256:(?P<digest>[0-9a-f]{64})$")
 
@@ -31,6 +36,8 @@ class StableSource(StrEnum):
     HISTORY = "bot release history"
     ANNOTATION = "deployment annotation"
     FLAGGER_PRIMARY = "Flagger primary deployment"
+    ARGO_STABLE_RS = "Argo Rollout stable ReplicaSet"
+    ARGO_PREVIOUS_RS = "Argo Rollout previous revision"
 
 
 class ReleaseOutcome(StrEnum):
@@ -87,6 +94,9 @@ class ReleaseTarget(BaseModel):
     selector: str
     annotation: str
     flagger_primary: bool | Literal["auto"] = "auto"
+    # The canary engine (`canary.engine`): with argo-rollouts the release is the Rollout named `rollout`.
+    engine: str = "gateway"
+    rollout: str | None = None
 
     @property
     def primary(self) -> str:
@@ -128,11 +138,28 @@ def resolve_last_stable(
     change nothing. When every value found equals it, the answer is a refusal saying so.
     """
     same: tuple[str, StableSource] | None = None
+    if target.engine == "flagger" and target.flagger_primary is not False:
+        served = _primary_image(cluster, target)
+        if isinstance(served, LastStableRefused):
+            return served
+        if served and served != running:
+            return _checked(served, StableSource.FLAGGER_PRIMARY,
+                            f"container `{target.container}` of {target.namespace}/{target.primary}", target)
+        if served:
+            same = (served, StableSource.FLAGGER_PRIMARY)
     for record in history.stable():
         if running is not None and record.image == running:
             same = same or (record.image, StableSource.HISTORY)
             continue
         return _checked(record.image, StableSource.HISTORY, history_detail(record), target, record=record)
+    if target.rollout:
+        found = _rollout_stable(cluster, target, running=running)
+        if found is not None:
+            image, source, detail = found
+            if running is not None and image == running:
+                same = same or (image, source)
+            else:
+                return _checked(image, source, detail, target)
     deployment = cluster.read_deployment(namespace=target.namespace, name=target.deployment)
     annotated = deployment.annotations.get(target.annotation)
     if annotated and running is not None and annotated.strip() == running:
@@ -173,6 +200,74 @@ def resolve_last_stable(
         what_to_do=_WHAT_TO_DO.format(annotation=target.annotation, repository=target.repository,
                                       namespace=target.namespace, deployment=target.deployment),
     )
+
+
+def _primary_image(cluster: Cluster, target: ReleaseTarget) -> str | LastStableRefused | None:
+    """The image of the Flagger primary's container; None when there is no primary."""
+    primary = cluster.read_object(api_version="apps/v1", kind="Deployment", namespace=target.namespace,
+                                  name=target.primary)
+    if primary is None:
+        return None
+    containers = (((primary.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    image = next((c.get("image", "") for c in containers if c.get("name") == target.container), "")
+    if not image:
+        return LastStableRefused(
+            reason=f"{target.namespace}/{target.primary} has no container `{target.container}`.",
+            what_to_do=_WHAT_TO_DO.format(annotation=target.annotation, repository=target.repository,
+                                          namespace=target.namespace, deployment=target.deployment))
+    return str(image)
+
+
+ARGO_REVISION = "rollout.argoproj.io/revision"
+ARGO_HASH = "rollouts-pod-template-hash"
+
+
+def _rs_image(rs: KubeObject, container: str) -> str:
+    containers = (((rs.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    return str(next((c.get("image", "") for c in containers if c.get("name") == container), ""))
+
+
+def _rs_labels(rs: KubeObject) -> dict[str, str]:
+    return dict((rs.get("metadata") or {}).get("labels") or {})
+
+
+def _rs_revision(rs: KubeObject) -> int:
+    value = str(((rs.get("metadata") or {}).get("annotations") or {}).get(ARGO_REVISION) or "")
+    return int(value) if value.isdigit() else 0
+
+
+def _rollout_stable(cluster: Cluster, target: ReleaseTarget, *,
+                    running: str | None) -> tuple[str, StableSource, str] | None:
+    """The Rollout's stable ReplicaSet image when the template runs another one, else the previous revision's."""
+    rollout = cluster.read_object(api_version="argoproj.io/v1alpha1", kind="Rollout", namespace=target.namespace,
+                                  name=target.rollout or "")
+    if rollout is None:
+        return None
+    stable_hash = str((rollout.get("status") or {}).get("stableRS") or "")
+    replica_sets = [rs for rs in cluster.list_replica_sets(namespace=target.namespace, selector=ARGO_HASH)
+                    if any(ref.get("kind") == "Rollout" and ref.get("name") == target.rollout
+                           for ref in (rs.get("metadata") or {}).get("ownerReferences") or [])]
+
+    stable = next((rs for rs in replica_sets if _rs_labels(rs).get(ARGO_HASH) == stable_hash), None)
+    where = f"Rollout {target.namespace}/{target.rollout}"
+    if stable is not None:
+        image = _rs_image(stable, target.container)
+        if image and image != running:
+            return (image, StableSource.ARGO_STABLE_RS,
+                    f"{where}, stableRS {stable_hash} (revision {_rs_revision(stable)})")
+    older = sorted((rs for rs in replica_sets if stable is None or _rs_revision(rs) < _rs_revision(stable)),
+                   key=_rs_revision, reverse=True)
+    for rs in older:
+        image = _rs_image(rs, target.container)
+        if image and image != running:
+            return image, StableSource.ARGO_PREVIOUS_RS, (
+                f"{where}, ReplicaSet {_rs_labels(rs).get(ARGO_HASH)} (revision {_rs_revision(rs)}, before the "
+                "stable one)")
+    if stable is not None:
+        image = _rs_image(stable, target.container)
+        if image:
+            return image, StableSource.ARGO_STABLE_RS, f"{where}, stableRS {stable_hash}"
+    return None
 
 
 _WHAT_TO_DO = (

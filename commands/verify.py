@@ -292,7 +292,7 @@ def check_admission(cluster: VerifyCluster, t: VerifyTargets) -> Check:
     if answer.status in (401, 403) and not webhook_denied and "cannot create resource" in lowered:
         return Check(key=key, title=title, status=CheckStatus.UNKNOWN,
                      detail=f"no permission: Kubernetes refused the bot the dry-run create of pods ({answer.status}); "
-                            f"the Role in ops/bot/rbac.yaml grants it: {_quote(message)}")
+                            f"the Role in ops/bot/base/rbac.yaml grants it: {_quote(message)}")
     if answer.status == 409:
         return Check(key=key, title=title, status=CheckStatus.UNKNOWN,
                      detail=f"a pod named {t.admission_probe_pod} already exists in {t.namespace}, so the dry run "

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests run for real (Prometheus, promtool, amtool), once.
+# Installs the Debian packages the tests run for real (Prometheus, promtool, amtool, PostgreSQL), once.
 set -euo pipefail
 
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)  # checks ops/monitoring/alertmanager-*.yaml
+# The PostgreSQL store backend's tests start a throwaway cluster (tests/support/postgres.py): initdb and
+# pg_ctl, which Debian keeps in /usr/lib/postgresql/<version>/bin, off PATH.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  need+=(postgresql)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

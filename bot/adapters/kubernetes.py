@@ -77,6 +77,7 @@ _KINDS = [
     Kind("networking.istio.io", "v1beta1", "DestinationRule", "destinationrules"),
     Kind("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
     Kind("split.smi-spec.io", "v1alpha2", "TrafficSplit", "trafficsplits"),
+    Kind("argoproj.io", "v1alpha1", "Rollout", "rollouts"),
 ]
 KINDS: dict[tuple[str, str], Kind] = {(kind.group, kind.kind): kind for kind in _KINDS}
 
@@ -95,7 +96,11 @@ APPLY_KINDS: frozenset[tuple[str, str]] = frozenset(
         ("split.smi-spec.io", "TrafficSplit"),
     }
 )
-READ_KINDS: frozenset[tuple[str, str]] = APPLY_KINDS | {("networking.k8s.io", "NetworkPolicy")}
+READ_KINDS: frozenset[tuple[str, str]] = APPLY_KINDS | {("networking.k8s.io", "NetworkPolicy"),
+                                                         ("argoproj.io", "Rollout")}
+# Kinds the bot merge-patches (the Argo Rollouts engine: the pod template, promote, abort), with the
+# subresources it writes; the controller owns everything else on them.
+PATCH_KINDS: dict[tuple[str, str], tuple[str | None, ...]] = {("argoproj.io", "Rollout"): (None, "status")}
 
 PERMISSIONS: dict[str, frozenset[Triple]] = {}
 F = TypeVar("F", bound=Callable[..., Any])
@@ -469,6 +474,24 @@ class KubernetesCluster:
                     continue  # apply is declarative: sending it again is the fresh attempt
                 raise
         raise AssertionError("unreachable")
+
+    @needs(*tuple((group, KINDS[(group, kind)].plural + (f"/{sub}" if sub else ""), "patch")
+                  for (group, kind), subs in sorted(PATCH_KINDS.items(), key=lambda item: item[0]) for sub in subs))
+    def patch_object(self, *, api_version: str, kind: str, namespace: str, name: str, patch: KubeObject,
+                     subresource: str | None = None) -> KubeObject:
+        """JSON merge patch (RFC 7386) of an object or its subresource. A `metadata.resourceVersion` in the patch
+        is the precondition: a 409 is raised as CONFLICT (nothing changed) and not retried, so the caller re-reads
+        and re-checks what it decided on."""
+        found = kind_for(api_version, kind)
+        if subresource not in PATCH_KINDS.get((found.group, found.kind), ()):
+            raise ClusterError(f"The bot does not patch {kind} objects" + (f" ({subresource})" if subresource else "")
+                               + ".", kind=ClusterErrorKind.UNSUPPORTED)
+        path = object_path(found, namespace=namespace, name=name) + (f"/{subresource}" if subresource else "")
+        what = f"patch {found.plural}/{name}" + (f" {subresource}" if subresource else "") + f" in {namespace}"
+        obj = self._call("PATCH", path, what=what, body=patch, content_type="application/merge-patch+json")
+        obj.setdefault("apiVersion", found.api_version)
+        obj.setdefault("kind", found.kind)
+        return obj
 
     @needs(*_kind_triples(READ_KINDS, ("get",)))
     def read_object(self, *, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:

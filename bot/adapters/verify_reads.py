@@ -9,7 +9,7 @@ The Kubernetes reads reuse the cluster adapter (`bot/adapters/kubernetes.py`) fo
 reads (HPA, NetworkPolicy, pods) and for the admission test (a dry-run create of the checklist's
 unsigned probe pod: admission runs, nothing is stored). The two reads it lacks — the Kyverno ClusterPolicy and the PoI
 Job — are made here with the official client over the same configuration; `PERMISSIONS` lists
-them so that the bot's Role in `ops/bot/rbac.yaml` grants them (tests/ops/test_rbac_matches_adapter.py).
+them so that the bot's Role in `ops/bot/base/rbac.yaml` grants them (tests/ops/test_rbac_matches_adapter.py).
 Adapters are built lazily, inside each call, so a missing kubeconfig is one ❔ per check, not a crash.
 """
 
@@ -42,7 +42,8 @@ def _cluster_error(exc: k8s.ApiException, *, what: str) -> ClusterError:
     status = int(exc.status or 0)
     if status in (401, 403):
         return ClusterError(f"Kubernetes refused to let the bot {what} ({status}). The bot's service account lacks "
-                            "this permission: apply ops/bot/rbac.yaml.", kind=ClusterErrorKind.FORBIDDEN, status=status)
+                            "this permission: apply ops/bot/base/rbac.yaml.", kind=ClusterErrorKind.FORBIDDEN,
+                            status=status)
     if status == 404:
         return ClusterError(f"Could not {what}: not found.", kind=ClusterErrorKind.NOT_FOUND, status=status)
     return ClusterError(f"The Kubernetes API server failed to {what} ({status} {exc.reason}).",

@@ -2,8 +2,8 @@
 
 Any feature calls `record(runtime, actor=…, channel=…, action=…, target=…, before=…, after=…,
 outcome=…)` after it acts (or is refused); `latest(runtime, n)` reads the newest entries back for
-`/bizra audit` and for incident bundles. Rows live in the `audit_log` table of the SQLite store,
-so they survive restarts and are shared by replicas on the same volume. `before`/`after` accept
+`/bizra audit` and for incident bundles. Rows live in the `audit_log` table of the store (SQLite or
+PostgreSQL), so they survive restarts and are shared by replicas. `before`/`after` accept
 text or any JSON-serialisable value (stored as JSON text), so a change can be shown exactly.
 
 Retention: the log is kept forever unless the operator asks otherwise; `prune(runtime, before=…,
@@ -24,7 +24,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
+from bot.core.store import inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
 """
+SCHEMA = Schema("audit", [Migration(1, _DDL)])
 
 
 class AuditOutcome(StrEnum):
@@ -92,22 +95,23 @@ def record(runtime: Runtime, *, actor: str, channel: str, action: str, target: s
            outcome: str, detail: str = "") -> int:
     """Append one entry (time from the runtime's clock); returns its id."""
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     at = runtime.clock.now().astimezone(UTC).isoformat()
-    cursor = db.connect().execute(
+    entry_id = inserted_id(
+        db.connect(),
         "INSERT INTO audit_log (at, actor, channel, action, target, before, after, outcome, detail) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (at, actor, channel, action, target, _text(before), _text(after), str(outcome), detail),
     )
     log.info("audit %s %s by %s in %s: %s", action, target, actor, channel, outcome)
-    return int(cursor.lastrowid or 0)
+    return entry_id
 
 
 def latest(runtime: Runtime, n: int = 20, *, action_prefix: str | None = None,
            since: datetime | None = None) -> list[AuditEntry]:
     """The newest `n` entries, newest first; optionally only actions starting with a prefix / after a time."""
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     query = "SELECT * FROM audit_log"
     clauses: list[str] = []
     params: list[Any] = []
@@ -137,7 +141,7 @@ def prune(runtime: Runtime, *, before: datetime, export_dir: Path | None = None,
     """Delete entries older than `before`, oldest first in batches; with `export_dir`, each batch is
     appended to one JSON-lines file there (and fsynced) before it is deleted."""
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     cutoff = before.astimezone(UTC).isoformat()
     target: Path | None = None
     if export_dir is not None:

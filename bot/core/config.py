@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bot.core.config_file import ConfigError
-from bot.core.settings import KubeAccessSettings, SlackSettings, StoreSettings
+from bot.core.settings import KubeAccessSettings, LeaderElectionSettings, SlackSettings, StoreSettings
 from bot.features.access.settings import AccessSettings
 from bot.features.canary.settings import CanarySettings
 from bot.features.evidence.settings import EvidenceSettings
@@ -91,6 +91,7 @@ class BizraConfig(BaseModel):
     signoff: SignoffSettings = Field(default_factory=SignoffSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     home: HomeSettings = Field(default_factory=HomeSettings)
+    leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
 
 
 class _SecretFields(BaseModel):

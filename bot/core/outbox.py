@@ -9,8 +9,9 @@ API, `bot/adapters/slack.py`):
   earlier row of its thread is pending, so a reply never overtakes its parent and waits until the
   parent has a `ts`. A top-level post that could not be sent at once returns the placeholder
   `outbox:<id>`: replies and updates addressed to it are sent once the parent is.
-- **Never sent twice.** A row is claimed (`BEGIN IMMEDIATE`, a lease of `LEASE_SECONDS`) before it is
-  sent, by one thread of one process; a row enqueued again under the same `key` is the same row.
+- **Never sent twice.** A row is claimed (a lease of `LEASE_SECONDS`, in a transaction that locks the row:
+  SQLite's `BEGIN IMMEDIATE`, PostgreSQL's `FOR UPDATE SKIP LOCKED`) before it is sent, by one thread of
+  one process; a row enqueued again under the same `key` is the same row.
 - **Retried with backoff** on HTTP 5xx, timeouts and unreachable Slack (`TransientDeliveryError`):
   1 s, 2 s, 4 s … capped at `MAX_BACKOFF_SECONDS`, by the next post of its thread or the `outbox`
   background job; after `MAX_ATTEMPTS` it fails like a permanent error.
@@ -29,7 +30,6 @@ import base64
 import contextvars
 import json
 import logging
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,9 +40,11 @@ from typing import Any, Protocol
 
 from bot.core.audit import AuditOutcome, record
 from bot.core.delivery import Postable
+from bot.core.migrations import Migration, Schema
 from bot.core.rendering import Renderers
 from bot.core.runtime import Job, Registry, Runtime
-from bot.core.store import Database
+from bot.core.store import Connection, Database, inserted_id
+from bot.core.store import Row as StoreRow
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ CREATE INDEX IF NOT EXISTS outbox_thread ON outbox (thread, id);
 CREATE INDEX IF NOT EXISTS outbox_open ON outbox (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_ts ON outbox (channel, ts);
 """
+SCHEMA = Schema("outbox", [Migration(1, _DDL)])
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 
@@ -152,7 +155,7 @@ class Row:
     ts: str | None
 
     @classmethod
-    def of(cls, row: sqlite3.Row) -> Row:
+    def of(cls, row: StoreRow) -> Row:
         asked = json.loads(row["requester"]) if row["requester"] else None
         return cls(id=row["id"], kind=row["kind"], channel=row["channel"], thread=row["thread"],
                    target=row["target"], payload=json.loads(row["payload"]),
@@ -179,7 +182,7 @@ class Outbox:
         self._now = now
         self._on_failed = on_failed
         self._pruned_at = 0.0
-        db.ensure_schema(_DDL)
+        db.ensure(SCHEMA)
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -194,19 +197,19 @@ class Outbox:
             if existing is not None:
                 return int(existing["id"])
             thread = self._thread_of(connection, channel, parent) if parent else ""
-            cursor = connection.execute(
+            row_id = inserted_id(
+                connection,
                 "INSERT INTO outbox (key, kind, channel, thread, target, payload, requester, state, attempts, "
                 "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                 (key, kind, channel, thread, parent, json.dumps(payload),
                  json.dumps(asked.__dict__) if asked else None, PENDING, now, now),
             )
-            row_id = int(cursor.lastrowid or 0)
             if not thread:  # a top-level message starts its own thread
                 connection.execute("UPDATE outbox SET thread = ? WHERE id = ?", (f"{PLACEHOLDER}{row_id}", row_id))
         return row_id
 
     @staticmethod
-    def _thread_of(connection: sqlite3.Connection, channel: str, parent: str) -> str:
+    def _thread_of(connection: Connection, channel: str, parent: str) -> str:
         """The ordering key of a reply to / update of `parent` (a placeholder or a Slack ts)."""
         if parent.startswith(PLACEHOLDER):
             row = connection.execute("SELECT thread FROM outbox WHERE id = ?",
@@ -265,14 +268,18 @@ class Outbox:
         return len(threads)
 
     def _claim_head(self, thread: str) -> Row | None:
-        """Claim the thread's first open row if it is due and nobody holds it."""
+        """Claim the thread's first open row if it is due and nobody holds it.
+
+        The head row is locked while it is claimed; another sender finds it locked and skips it (PostgreSQL:
+        `FOR UPDATE SKIP LOCKED`, no waiting; SQLite: one writer at a time anyway), never taking a later
+        row of the thread instead, so a thread stays in order whichever replica sends."""
         now = self._now()
-        with self._db.transaction() as connection:
+        with self._db.transaction(serialize=False) as connection:
             head = connection.execute(
-                "SELECT * FROM outbox WHERE thread = ? AND state IN (?, ?) ORDER BY id LIMIT 1",
-                (thread, PENDING, SENDING)).fetchone()
-            if head is None:
-                return None
+                "SELECT * FROM outbox WHERE id = (SELECT MIN(id) FROM outbox WHERE thread = ? AND state IN (?, ?))"
+                + self._db.skip_locked, (thread, PENDING, SENDING)).fetchone()
+            if head is None or head["state"] not in (PENDING, SENDING):
+                return None  # nothing open, another sender holds the head, or it was just sent
             if head["state"] == SENDING and (head["claimed_until"] or 0) > now:
                 return None  # another sender is on it
             if head["state"] == PENDING and head["next_attempt_at"] > now:
@@ -302,7 +309,7 @@ class Outbox:
         payload = row.payload
         if row.kind == "upload":  # the chart's bytes are not kept once delivered
             payload = {k: v for k, v in payload.items() if k != "png"}
-        with self._db.transaction() as connection:
+        with self._db.transaction(serialize=False) as connection:  # a row this sender holds: no wider lock
             connection.execute("UPDATE outbox SET state = ?, ts = ?, claimed_until = NULL, last_error = '', "
                                "payload = ? WHERE id = ?", (SENT, ts, json.dumps(payload), row.id))
 
@@ -314,12 +321,12 @@ class Outbox:
         delay = backoff(attempts)
         log.warning("outbox: %s to %s not delivered (%s); attempt %d in %g s", row.kind, row.channel, error,
                     attempts + 1, delay)
-        with self._db.transaction() as connection:
+        with self._db.transaction(serialize=False) as connection:  # a row this sender holds: no wider lock
             connection.execute("UPDATE outbox SET state = ?, next_attempt_at = ?, claimed_until = NULL, "
                                "last_error = ? WHERE id = ?", (PENDING, self._now() + delay, error, row.id))
 
     def _fail(self, row: Row, error: str) -> None:
-        with self._db.transaction() as connection:
+        with self._db.transaction(serialize=False) as connection:  # a row this sender holds: no wider lock
             connection.execute("UPDATE outbox SET state = ?, claimed_until = NULL, last_error = ? WHERE id = ?",
                                (FAILED, error, row.id))
         failed = Row(**{**row.__dict__, "state": FAILED, "last_error": error})
@@ -416,4 +423,5 @@ def _send_due(runtime: Runtime, at: datetime) -> None:
 
 def register(registry: Registry) -> None:
     """The background sender: retries what is due every couple of seconds (`bizra serve`)."""
+    registry.add_schema(SCHEMA)
     registry.add_job(Job(name="outbox", body=_send_due, interval=lambda config: SENDER_INTERVAL_SECONDS))

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from bot.core.config import BizraConfig, Secrets
 from bot.core.delivery import Poster
 from bot.core.invocation import ActionInvocation, Invocation, Reply, UsageError
+from bot.core.leadership import Leadership
+from bot.core.migrations import Schema
 from bot.core.rendering import Renderers
 from bot.core.store import Database
 from bot.core.work import Work
@@ -58,6 +60,11 @@ class Provided(Generic[T]):
         with self._lock:
             self._instance = instance
 
+    @property
+    def wired(self) -> bool:
+        """Whether `get()` has an instance or a factory to build one."""
+        return self._instance is not None or self._factory is not None
+
     def get(self) -> T:
         with self._lock:
             if self._instance is None:
@@ -89,17 +96,43 @@ EventHandler = Callable[[dict[str, Any], "Runtime"], None]  # an Events API even
 
 
 @dataclass(frozen=True)
+class WebhookAnswer:
+    """What a webhook route answers: an HTTP status and one line of text."""
+
+    status: int
+    text: str
+
+
+# (runtime, the path's last segment, the body) -> answer; POST /webhooks/<prefix>/<segment>
+WebhookHandler = Callable[["Runtime", str, bytes], WebhookAnswer]
+
+
+@dataclass(frozen=True)
+class WebhookRoute:
+    """POSTs under `prefix` (e.g. `/webhooks/flagger/`) go to `handler`; bodies over `max_body` are 413."""
+
+    prefix: str
+    handler: WebhookHandler
+    max_body: int
+
+
+@dataclass(frozen=True)
 class Job:
     """Background work the scheduler runs every `interval(config)` seconds, with the clock's time.
 
     `enabled(config)` decides whether `bizra serve` runs it at all. Bodies must be safe to run again
     (a retried tick, a second replica): every "exactly once" is a claim in the store.
+
+    `leader_only`: with several replicas only the elected leader runs it (the scheduler asks
+    `runtime.leadership` right before each run; a body about to page asks again). A job every replica
+    must run (its own heartbeat) sets it False.
     """
 
     name: str
     body: JobBody
     interval: Callable[[BizraConfig], float]
     enabled: Callable[[BizraConfig], bool] = lambda config: True
+    leader_only: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,6 +159,9 @@ class Registry:
         self.breach_listeners: list[BreachListener] = []
         self.jobs: list[Job] = []
         self.events: dict[str, EventHandler] = {}
+        self.webhooks: dict[str, WebhookRoute] = {}
+        # Each component's versioned tables (bot/core/migrations.py): `bizra db upgrade` and start-up upgrade them all.
+        self.schemas: list[Schema] = []
 
     def add_subcommand(self, command: Subcommand) -> None:
         if command.name in self.subcommands:
@@ -153,6 +189,12 @@ class Registry:
             raise RuntimeError(f"event {name!r} registered twice")
         self.events[name] = handler
 
+    def add_schema(self, schema: Schema) -> None:
+        """The tables `schema.component` owns; its store module also `ensure`s them on first use."""
+        if any(existing.component == schema.component for existing in self.schemas):
+            raise RuntimeError(f"schema {schema.component!r} registered twice")
+        self.schemas.append(schema)
+
     def lookup(self, name: str) -> Subcommand:
         found = self.subcommands.get(name)
         if found is None:
@@ -163,6 +205,20 @@ class Registry:
                 f"`{_shown(name)}` is not a /bizra subcommand.{hint} Try one of: {known} (or `/bizra help`)."
             )
         return found
+
+    def add_webhook(self, prefix: str, handler: WebhookHandler, *, max_body: int) -> None:
+        """`POST <prefix><name>` on the HTTP surface goes to `handler(runtime, name, body)` (a feature's webhooks)."""
+        if not prefix.startswith("/webhooks/") or not prefix.endswith("/"):
+            raise ValueError(f"webhook prefix {prefix!r} must look like /webhooks/<name>/")
+        if prefix in self.webhooks:
+            raise RuntimeError(f"webhook prefix {prefix!r} registered twice")
+        self.webhooks[prefix] = WebhookRoute(prefix=prefix, handler=handler, max_body=max_body)
+
+    def find_webhook(self, path: str) -> WebhookRoute | None:
+        for prefix, route in self.webhooks.items():
+            if path.startswith(prefix) and "/" not in path[len(prefix):]:
+                return route
+        return None
 
     def find_action(self, action_id: str) -> ActionHandler | None:
         for prefix, handler in self.actions.items():
@@ -193,6 +249,14 @@ class Runtime:
     groups: Provided[GroupDirectory] = field(default_factory=lambda: Provided("user-group directory"))
     verify_reads: Provided[VerifyCluster] = field(default_factory=lambda: Provided("verify reads"))
     work: Provided[Work] = field(default_factory=lambda: Provided("work executors"))
+    leadership: Provided[Leadership] = field(default_factory=lambda: Provided("leader election"))
+
+    def still_leader(self) -> bool:
+        """Whether leader-only work (a page, a re-page, a send) may go on in this process now.
+
+        A runtime without an election wired (a test's bare runtime) is the only process, hence leader.
+        """
+        return not self.leadership.wired or self.leadership.get().is_leader()
 
     def dispatch(self, invocation: Invocation) -> Reply:
         """Run a parsed invocation; usage problems become an ephemeral answer, never an exception."""

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from bot.core.store_url import parse_store_url
 from commands.durations import parse_duration
 
 _HTTP_URL = re.compile(r"^https?://[^/\s]+")
@@ -45,9 +46,31 @@ class SlackSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
+    """`store:` — where the bot keeps its state (docs/store.md): a SQLite file, or PostgreSQL for replicas."""
+
     model_config = ConfigDict(extra="forbid")
 
     path: Path = Field(default=Path(".bizra/state.sqlite"), description="SQLite file; created on first use.")
+    url: str | None = Field(
+        default=None,
+        description="sqlite:///path or postgresql://user@host:5432/database (wins over path); the password "
+                    "comes from BIZRA_STORE_PASSWORD or PGPASSWORD, never from this file.",
+    )
+    pool_size: int = Field(default=10, ge=1, le=100, description="PostgreSQL: connections per process, at most.")
+
+    @field_validator("url")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_store_url(value)  # StoreUrlError (a ValueError): unknown scheme, a password in the URL, …
+            return value.strip()
+        return None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> StoreSettings:
+        if self.url and "path" in self.model_fields_set:
+            raise ValueError("set store.url or store.path, not both (store.url: sqlite:///path names a file too)")
+        return self
 
 
 class KubeAccessSettings(BaseModel):
@@ -109,3 +132,71 @@ class PagerDutySettings(BaseModel):
     events_url: str = Field(default="https://events.pagerduty.com/v2/enqueue", description="Events API v2 endpoint.")
     timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of each event post.")
     source: str = Field(default="bizra-bot", description="`payload.source` of the events.")
+
+
+class LeaderElectionSettings(BaseModel):
+    """`leader_election:` — which replica runs the background jobs (docs/high-availability.md).
+
+    `enabled: auto` turns the election on exactly when the process runs in a Kubernetes pod
+    (`KUBERNETES_SERVICE_HOST` is set, as the kubelet does for every pod): there, rolling updates and
+    replicas mean several processes at once. Elsewhere (a laptop, the console, tests) the process is the
+    only one and leads without asking. `true` elects through `release.kube`'s access from anywhere (three
+    `bizra serve` processes against one API server); `false` never elects (one replica only).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | Literal["auto"] = Field(
+        default="auto", description="auto: elect when running in a Kubernetes pod; true: always; false: never."
+    )
+    lease_name: str = Field(default="bizra-bot-leader", description="Name of the coordination.k8s.io/v1 Lease.")
+    namespace: str | None = Field(
+        default=None,
+        description="Namespace of the Lease; empty means $POD_NAMESPACE, else the pod's own namespace, else bizra-bot.",
+    )
+    identity: str | None = Field(
+        default=None, description="This replica's name in the Lease; empty means $POD_NAME, else <hostname>-<pid>."
+    )
+    lease_duration: Duration = Field(
+        default=timedelta(seconds=15), description="How long a lease not renewed stays another replica's."
+    )
+    renew_deadline: Duration = Field(
+        default=timedelta(seconds=10),
+        description="The leader stops its jobs when it has not renewed for this long (less than lease_duration).",
+    )
+    retry_period: Duration = Field(
+        default=timedelta(seconds=2), description="How often every replica tries to acquire or renew."
+    )
+    heartbeat_interval: Duration = Field(
+        default=timedelta(seconds=10), description="How often each replica records itself in the store (status)."
+    )
+
+    @field_validator("lease_name", "namespace")
+    @classmethod
+    def _dns_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _DNS_LABEL.match(value) or len(value) > 63):
+            raise ValueError("must be a Kubernetes name: lower-case letters, digits and '-', at most 63 characters")
+        return value
+
+    @field_validator("identity")
+    @classmethod
+    def _identity(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or len(value) > 128):
+            raise ValueError("must be a non-empty name of at most 128 characters (or left out)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderElectionSettings:
+        if self.retry_period <= timedelta(0):
+            raise ValueError("retry_period must be positive")
+        if self.heartbeat_interval < timedelta(seconds=1):
+            raise ValueError("heartbeat_interval must be at least 1s")
+        if self.lease_duration.total_seconds() != int(self.lease_duration.total_seconds()):
+            raise ValueError("lease_duration must be whole seconds (the Lease stores leaseDurationSeconds)")
+        if not self.renew_deadline < self.lease_duration:
+            raise ValueError("renew_deadline must be shorter than lease_duration, so a leader that cannot renew "
+                             "stops its jobs before another replica may take the lease")
+        if not self.retry_period < self.renew_deadline:
+            raise ValueError("retry_period must be shorter than renew_deadline, so a leader retries a failed "
+                             "renewal before it gives up")
+        return self

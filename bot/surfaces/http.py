@@ -1,5 +1,7 @@
 """HTTP mode: Slack's requests at /slack/events, liveness at /healthz, the bot's metrics at /metrics,
-Alertmanager's webhook at /webhooks/alertmanager (bot/features/slo/alertmanager.py; 404 unless enabled).
+Alertmanager's webhook at /webhooks/alertmanager (bot/features/slo/alertmanager.py; 404 unless enabled),
+and the webhooks features register on the registry (`Registry.add_webhook`: Flagger's
+/webhooks/flagger/<hook>, bot/features/canary/flagger/gate.py), each with its own body limit.
 
 Served by waitress (a maintained production WSGI server) on the configured host (127.0.0.1 in
 tests), never Bolt's own `App.start()`, which always binds 0.0.0.0. Waitress reads requests with
@@ -23,6 +25,7 @@ import threading
 import urllib.parse
 import weakref
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -34,6 +37,7 @@ from waitress.server import create_server  # type: ignore[import-untyped]
 from bot.core.runtime import Runtime
 from bot.core.store import StoreHealth, StoreState
 from bot.features.slo import alertmanager
+from bot.features.status.report import status_report
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +132,30 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> l
 
 
 def _healthz(app: App, start_response: StartResponse) -> list[bytes]:
-    """Liveness: 200 while the process serves (restarting would not mend a store); names the store's state."""
+    """Liveness: 200 while the process serves (restarting would not mend a store); names the store's state,
+    the leader, the replicas seen recently and the store's backend and schema versions."""
     store = _store_state(app)
-    return _json(start_response, "200 OK", {"status": "ok", "store": store.as_dict() if store else None})
+    body: dict[str, Any] = {"status": "ok", "store": store.as_dict() if store else None}
+    runtime = _RUNTIMES.get(app)
+    if runtime is not None:
+        body.update(_deployment(runtime))
+    return _json(start_response, "200 OK", body)
+
+
+def _deployment(runtime: Runtime) -> dict[str, Any]:
+    """The /bizra status report as JSON fields (a probe must answer: a failure is reported, not raised)."""
+    try:
+        report = status_report(runtime)
+    except Exception as exc:
+        return {"leadership": {"problem": f"{type(exc).__name__}: {exc}"}}
+    return {
+        "leader": report.leader,  # as this replica last read the Lease (None: nobody holds a valid one)
+        "leadership": {"replica": report.this_replica, "leader": report.leader, "is_leader": report.this_is_leader,
+                       "election": f"lease {report.lease}" if report.elected else "off"},
+        "replicas_seen": [replica.identity for replica in report.replicas if replica.recent],
+        "store_backend": {"backend": report.store.backend, "location": report.store.location,
+                          "schema_versions": report.store.schema_versions, "problem": report.store.problem},
+    }
 
 
 def _readyz(app: App, start_response: StartResponse) -> list[bytes]:
@@ -165,6 +190,34 @@ def _alertmanager(app: App, environ: dict[str, Any], start_response: StartRespon
     return _answer(start_response, _STATUS_LINES.get(done.status, f"{done.status} Error"), done.text)
 
 
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Error"
+
+
+def _feature_webhook(app: App, path: str, environ: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
+    """A webhook a feature registered (`Registry.add_webhook`, e.g. Flagger's); None when no route matches."""
+    runtime = _RUNTIMES.get(app)
+    route = runtime.registry.find_webhook(path) if runtime is not None else None
+    if runtime is None or route is None:
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _answer(start_response, "400 Bad Request", "invalid Content-Length")
+    if length > route.max_body:  # refused before reading: the body is never buffered
+        return _answer(start_response, "413 Content Too Large", f"the body is over {route.max_body} bytes")
+    raw = environ["wsgi.input"].read(length) if length > 0 else b""
+    try:
+        done = route.handler(runtime, path[len(route.prefix):], raw)
+    except Exception:  # a clear answer, never a traceback; the log has the details
+        log.exception("webhook %s failed", path)
+        return _answer(start_response, "500 Internal Server Error", "the bot failed to answer; see its log")
+    return _answer(start_response, _status_line(done.status), done.text)
+
+
 def wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     slack = _slack_events(SlackRequestHandler(app))
 
@@ -182,6 +235,10 @@ def wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[byt
             return slack(environ, start_response)
         if path == "/webhooks/alertmanager" and method == "POST":
             return _alertmanager(app, environ, start_response)
+        if path.startswith("/webhooks/") and method == "POST":
+            answered = _feature_webhook(app, path, environ, start_response)
+            if answered is not None:
+                return answered
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
 

@@ -5,6 +5,11 @@ tested by calling the body directly with explicit times; this module is the thin
 of a job at a time (a per-job lock, `max_instances=1`, missed runs coalesced): a slow Prometheus
 never stacks evaluations, and persisted state makes a skipped run harmless.
 
+Leadership: with several replicas only the elected leader runs the jobs marked `leader_only` (all
+but a replica's own heartbeat). Each run asks `runtime.still_leader()` right before calling the
+body, so a replica that lost the Lease (or never had it) skips the run; the body itself asks again
+before anything that must happen once (docs/high-availability.md).
+
 Wake-ups: a body may return a `datetime` (on the runtime's clock) to be run again then, when that
 comes before its next interval run — the SLO watch asks for its sustain boundary this way, so a
 page does not wait for the next interval tick. Only the earliest requested wake-up is kept.
@@ -35,6 +40,9 @@ class _Runner:
         return f"{self.job.name}@wake"
 
     def __call__(self) -> None:
+        if self.job.leader_only and not self.runtime.still_leader():
+            log.debug("background job %s runs on the leader only; this replica is not it", self.job.name)
+            return
         if not self._lock.acquire(blocking=False):
             log.info("background job %s is still running; this run is skipped", self.job.name)
             return
@@ -62,7 +70,8 @@ class _Runner:
 
 
 def tick(runtime: Runtime, job: Job) -> None:
-    """Run a job's body once with the clock's time (a failure is logged, never raised)."""
+    """Run a job's body once with the clock's time, as the scheduler would (a failure is logged, never
+    raised; a leader-only job is skipped on a replica that is not the leader)."""
     _Runner(runtime, job, None)()
 
 
@@ -83,6 +92,30 @@ def start_scheduler(runtime: Runtime) -> BackgroundScheduler | None:
         scheduler.add_job(_Runner(runtime, job, scheduler), "interval", seconds=seconds,
                           next_run_time=datetime.now(UTC), id=job.name, max_instances=1, coalesce=True,
                           misfire_grace_time=max(1, int(seconds)))
-        log.info("background job %s every %g s", job.name, seconds)
+        log.info("background job %s every %g s%s", job.name, seconds, " (leader only)" if job.leader_only else "")
+    if runtime.leadership.wired and runtime.leadership.get().elected:
+        watch = LeaderWatch(runtime, [job.name for job in jobs if job.leader_only], scheduler)
+        scheduler.add_job(watch, "interval", seconds=config.leader_election.retry_period.total_seconds(),
+                          id="leader-watch", max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
+
+
+class LeaderWatch:
+    """On becoming leader, run the leader-only jobs at once instead of at their next interval: a
+    replica taking over from a dead leader evaluates the SLOs now, not up to one interval later."""
+
+    def __init__(self, runtime: Runtime, job_names: list[str], scheduler: BackgroundScheduler | None) -> None:
+        self.runtime, self.job_names, self.scheduler = runtime, job_names, scheduler
+        self._was_leader = False
+
+    def __call__(self) -> bool:
+        """Returns whether this replica just became leader (and so ran its jobs early)."""
+        leading = self.runtime.still_leader()
+        became, self._was_leader = leading and not self._was_leader, leading
+        if became and self.scheduler is not None:
+            for name in self.job_names:
+                scheduled = self.scheduler.get_job(name)
+                if scheduled is not None:
+                    scheduled.modify(next_run_time=datetime.now(UTC))
+        return became

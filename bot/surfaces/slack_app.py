@@ -21,13 +21,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.error import URLError
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 
 from bot.core.audit import AuditOutcome, record
 from bot.core.invocation import ActionInvocation, Invocation, Reply, UsageError, parse
+from bot.core.migrations import Migration, Schema
 from bot.core.outbox import requested_by
 from bot.core.rendering import Renderers
 from bot.core.runtime import Runtime
@@ -48,6 +52,7 @@ _SEEN_DDL = """CREATE TABLE IF NOT EXISTS slack_seen_requests (
     signature TEXT NOT NULL,   -- X-Slack-Signature as first received
     seen_at REAL NOT NULL      -- unix time; rows older than the replay window are purged
 )"""
+SEEN_SCHEMA = Schema("slack_seen_requests", [Migration(1, _SEEN_DDL)])
 
 
 def _clip(text: str, limit: int) -> str:
@@ -79,6 +84,24 @@ def reply_payload(reply: Reply, renderers: Renderers) -> dict[str, Any]:
     }
 
 
+# A response_url post is tried again only when it never left: urllib raises URLError for a failure to
+# connect or to send. Bolt's `respond()` also retries after RemoteDisconnected / ConnectionResetError,
+# which come after the whole request was sent, when Slack may already show it: the answer appeared
+# twice (tests/slack/test_reply_once.py). A response_url post has no idempotency key to make that safe.
+_RETRY_IF_NOT_SENT = ConnectionErrorRetryHandler(max_retry_count=1, error_types=[URLError])
+
+
+def answer_once(respond: Respond, **message: Any) -> None:
+    """Post `message` on the request's response_url, at most once; raises when Slack did not take it."""
+    if respond.response_url is None:
+        raise ValueError("this request has no response_url to answer on")
+    client = WebhookClient(url=respond.response_url, proxy=respond.proxy, ssl=respond.ssl,
+                           retry_handlers=[_RETRY_IF_NOT_SENT])
+    answer = client.send_dict({key: value for key, value in message.items() if value is not None})
+    if answer.status_code != 200:
+        raise RuntimeError(f"the response_url answered HTTP {answer.status_code}: {str(answer.body)[:200]}")
+
+
 def _lane_for_command(invocation: Invocation) -> Lane:
     # Confirming a rollback follows the rollout for up to minutes: it gets the long lane.
     if invocation.subcommand == "rollback" and invocation.args[:1] and invocation.args[0].lower() == "confirm":
@@ -104,11 +127,12 @@ def seen_before(runtime: Runtime, *, body: str, signature: str, lock: threading.
     at = time.time() if now is None else now
     digest = hashlib.sha256(body.encode()).hexdigest()
     db = runtime.store.get()
-    db.ensure_schema(_SEEN_DDL)
+    db.ensure(SEEN_SCHEMA)
     with lock, db.transaction() as connection:
         connection.execute("DELETE FROM slack_seen_requests WHERE seen_at < ?", (at - REPLAY_WINDOW_SECONDS,))
         inserted = connection.execute(
-            "INSERT OR IGNORE INTO slack_seen_requests (digest, signature, seen_at) VALUES (?, ?, ?)",
+            "INSERT INTO slack_seen_requests (digest, signature, seen_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (digest) DO NOTHING",
             (digest, signature, at),
         ).rowcount
     return inserted == 0
@@ -206,10 +230,10 @@ def build_app(runtime: Runtime, *, process_before_response: bool = True,
             outcome = "error"
         COMMANDS.labels(command=invocation.subcommand, outcome=outcome).inc()
         try:
-            respond(**reply_payload(reply, renderers), replace_original=False)
+            answer_once(respond, **reply_payload(reply, renderers), replace_original=False)
             for extra in reply.followups:
-                respond(**reply_payload(Reply(result=extra, ephemeral=reply.ephemeral), renderers),
-                        replace_original=False)
+                answer_once(respond, **reply_payload(Reply(result=extra, ephemeral=reply.ephemeral), renderers),
+                            replace_original=False)
         except Exception:
             log.exception("could not answer %s on its response_url", invocation.subcommand)
 
@@ -273,7 +297,7 @@ def build_app(runtime: Runtime, *, process_before_response: bool = True,
         COMMANDS.labels(command=f"action:{invocation.action_id.split(':')[0]}", outcome=outcome).inc()
         if reply is not None:
             try:
-                respond(**reply_payload(reply, renderers), replace_original=reply.replace_original)
+                answer_once(respond, **reply_payload(reply, renderers), replace_original=reply.replace_original)
             except Exception:
                 log.exception("could not answer action %s on its response_url", invocation.action_id)
 
@@ -296,7 +320,8 @@ def build_app(runtime: Runtime, *, process_before_response: bool = True,
         if busy:
             def tell_busy() -> None:
                 try:
-                    respond(response_type="ephemeral", replace_original=False, text=BUSY.format(what="that button"))
+                    answer_once(respond, response_type="ephemeral", replace_original=False,
+                                text=BUSY.format(what="that button"))
                 except Exception:
                     log.exception("could not tell the user the bot is busy")
 

@@ -63,7 +63,7 @@ BUILD_CONTEXT="${BUILD_CONTEXT:-.}"
 OUT="build/release/$VERSION"
 SBOM="$OUT/sbom.cdx.json"
 # Manifests that run the released image; their image line carries the marker `# RELEASE_DIGEST`.
-PINNED_MANIFESTS=(ops/bot/deployment.yaml ops/hardening/04-poi-attestation-validator.yaml)
+PINNED_MANIFESTS=(ops/bot/base/deployment.yaml ops/hardening/04-poi-attestation-validator.yaml)
 
 if [ -n "${BIZRA_BIN:-}" ]; then BIZRA=("$BIZRA_BIN")
 elif command -v bizra >/dev/null 2>&1; then BIZRA=(bizra)

@@ -1,10 +1,9 @@
-"""The transition claim in the SQLite store: one winner across replicas, abandoned claims taken over."""
+"""The transition claim on both store backends: one winner across replicas, abandoned claims taken over."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from bot.assembly import build_runtime
 from bot.core.config import BizraConfig, Secrets
@@ -17,9 +16,9 @@ T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 TIMEOUT = timedelta(minutes=5)
 
 
-def replica(path: Path) -> Runtime:
-    """A bot process of its own (own connections) on the shared store file, like a second replica."""
-    config = BizraConfig.model_validate({"store": {"path": str(path)}})
+def replica(section: dict[str, str]) -> Runtime:
+    """A bot process of its own (own connections, own pool) on the shared store, like a second replica."""
+    config = BizraConfig.model_validate({"store": section})
     return build_runtime(config=config, secrets=Secrets(), clock=FixedClock(T0))
 
 
@@ -32,8 +31,8 @@ def started(runtime: Runtime) -> CanaryRun:
     return run
 
 
-def test_two_replicas_claiming_at_once_get_one_claim(tmp_path: Path) -> None:
-    db = tmp_path / "state.sqlite"
+def test_two_replicas_claiming_at_once_get_one_claim(store_section: dict[str, str]) -> None:
+    db = store_section
     started(replica(db))
     replicas = [replica(db) for _ in range(6)]
     barrier = threading.Barrier(len(replicas))
@@ -57,8 +56,8 @@ def test_two_replicas_claiming_at_once_get_one_claim(tmp_path: Path) -> None:
     assert all("in progress" in (c.refusal or "") for c in claims if not c.token)
 
 
-def test_the_stage_moves_only_for_the_claim_holder_and_stale_stages_are_refused(tmp_path: Path) -> None:
-    runtime = replica(tmp_path / "state.sqlite")
+def test_the_stage_moves_only_for_the_claim_holder_and_stale_stages_are_refused(store_section: dict[str, str]) -> None:
+    runtime = replica(store_section)
     started(runtime)
     claim = store.claim(runtime, kind="promote", expected_stage=0, now=T0, timeout=TIMEOUT)
     assert claim.token
@@ -70,8 +69,8 @@ def test_the_stage_moves_only_for_the_claim_holder_and_stale_stages_are_refused(
     assert active is not None and active.run.stage == 1 and active.transition is None
 
 
-def test_an_abandoned_claim_is_taken_over_after_the_timeout(tmp_path: Path) -> None:
-    runtime = replica(tmp_path / "state.sqlite")
+def test_an_abandoned_claim_is_taken_over_after_the_timeout(store_section: dict[str, str]) -> None:
+    runtime = replica(store_section)
     started(runtime)
     crashed = store.claim(runtime, kind="promote", expected_stage=0, now=T0, timeout=TIMEOUT)
     assert crashed.token  # …and the process died before finishing
@@ -83,8 +82,8 @@ def test_an_abandoned_claim_is_taken_over_after_the_timeout(tmp_path: Path) -> N
     assert store.end(runtime, later.token) and store.load(runtime) is None
 
 
-def test_two_starts_at_once_record_one_canary(tmp_path: Path) -> None:
-    db = tmp_path / "state.sqlite"
+def test_two_starts_at_once_record_one_canary(store_section: dict[str, str]) -> None:
+    db = store_section
     replicas = [replica(db) for _ in range(4)]
     barrier = threading.Barrier(len(replicas))
     claims: list[store.Claim] = []

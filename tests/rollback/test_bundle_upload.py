@@ -7,8 +7,8 @@ import json
 import tarfile
 from pathlib import Path
 
-from tests.rollback.conftest import ANNOTATION, GOOD, RESPONDER, controller, make_config, seed
-from tests.rollback.test_rollback_slack import MESSAGE_TS, _click, _request_confirmation
+from tests.rollback.conftest import ANNOTATION, GOOD, RESPONDER, confirmation, controller, make_config, seed
+from tests.rollback.test_rollback_slack import _click, _request_confirmation
 from tests.support.bot import running_bot
 from tests.support.kube_api import KubeApiServer
 from tests.support.slack import SlackRecorder
@@ -19,14 +19,15 @@ def test_the_bundle_upload_arrives_in_the_thread(api: KubeApiServer, tmp_path: P
     seed(api, annotations={ANNOTATION: GOOD})
     with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
         plan_id = _request_confirmation(bot, slack_recorder, user=RESPONDER)
+        message_ts = confirmation(slack_recorder, plan_id).ts
         with controller(api) as ctl:
             _click(bot, slack_recorder, plan_id)
             ctl.join()
-            slack_recorder.wait_for(lambda _: bool(slack_recorder.files_in_thread("C123", MESSAGE_TS)), timeout=20,
+            slack_recorder.wait_for(lambda _: bool(slack_recorder.files_in_thread("C123", message_ts)), timeout=20,
                                     what="the incident bundle in the confirmation's thread")
 
     assert not slack_recorder.calls("files.upload"), "the retired files.upload is not used"
-    [shared] = slack_recorder.files_in_thread("C123", MESSAGE_TS)
+    [shared] = slack_recorder.files_in_thread("C123", message_ts)
     [bundle] = [p for p in (tmp_path / "incidents").iterdir() if p.is_dir()]
     assert shared.filename == f"incident-{bundle.name}.tar.gz"
     assert shared.title == f"Incident bundle {bundle.name}"
@@ -42,7 +43,7 @@ def test_the_bundle_upload_arrives_in_the_thread(api: KubeApiServer, tmp_path: P
     assert (bundle / shared.filename).read_bytes() == shared.data, "the archive stays on disk beside the files"
 
     # Beside the summary: the summary is the thread's last message, the archive uploaded after it.
-    thread = [r for r in slack_recorder.calls("chat.postMessage") if r.body.get("thread_ts") == MESSAGE_TS]
+    thread = [r for r in slack_recorder.calls("chat.postMessage") if r.body.get("thread_ts") == message_ts]
     assert "Incident bundle:" in json.dumps(thread[-1].body.get("blocks"), ensure_ascii=False)
     requests = slack_recorder.calls()
     summary_at = requests.index(thread[-1])

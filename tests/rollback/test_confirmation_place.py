@@ -15,8 +15,20 @@ from bot.assembly import build_runtime
 from bot.core.audit import latest
 from bot.core.config import Secrets
 from bot.surfaces.console import run_line
-from tests.rollback.conftest import ANNOTATION, GOOD, RESPONDER, container, controller, image_patches, make_config, seed
-from tests.rollback.test_rollback_slack import MESSAGE_TS, _click, _request_confirmation
+from tests.rollback.conftest import (
+    ANNOTATION,
+    GOOD,
+    RESPONDER,
+    button_value,
+    confirmation,
+    container,
+    controller,
+    image_patches,
+    make_config,
+    posted_confirmation,
+    seed,
+)
+from tests.rollback.test_rollback_slack import _click, _request_confirmation
 from tests.support.bot import running_bot
 from tests.support.kube_api import KubeApiServer
 from tests.support.slack import SlackRecorder, block_action_body
@@ -39,6 +51,7 @@ def test_a_click_from_another_channel_is_refused_and_the_release_channel_keeps_t
     seed(api, annotations={ANNOTATION: GOOD})
     with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
         plan_id = _request_confirmation(bot, slack_recorder)  # posted in C123, the release channel
+        posted = confirmation(slack_recorder, plan_id)
         elsewhere = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
                                       response_url=slack_recorder.response_url("elsewhere"), channel_id="C_OTHER",
                                       message_ts="1700000999.000200")
@@ -61,8 +74,31 @@ def test_a_click_from_another_channel_is_refused_and_the_release_channel_keeps_t
                                     what="the rollback result")
     assert "Rollback complete" in json.dumps(slack_recorder.responses("click")[0].body)
     assert _posts_outside(slack_recorder, "C123") == [], "nothing about the rollback went to another channel"
-    thread = [r for r in slack_recorder.calls("chat.postMessage") if r.body.get("thread_ts") == MESSAGE_TS]
+    thread = [r for r in slack_recorder.calls("chat.postMessage") if r.body.get("thread_ts") == posted.ts]
     assert any("Incident bundle" in json.dumps(r.body) for r in thread)
+
+
+def test_a_click_on_another_message_in_the_same_channel_is_refused_from_the_first_click(
+        api: KubeApiServer, tmp_path: Path, slack_recorder: SlackRecorder) -> None:
+    """The confirmation is bound to its message when it is posted, not by whoever clicks first: a forged
+    click carrying its id from another message of the release channel is refused, even as the first."""
+    seed(api, annotations={ANNOTATION: GOOD})
+    with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
+        plan_id = _request_confirmation(bot, slack_recorder)
+        _click(bot, slack_recorder, plan_id, name="forged", message_ts="1700000999.000300")
+        slack_recorder.wait_for(lambda rs: any(r.path == "/response/forged" for r in rs), timeout=20,
+                                what="the refusal of the click on another message")
+        [refusal] = slack_recorder.responses("forged")
+        assert refusal.body["response_type"] == "ephemeral"
+        assert "use the buttons on that message" in refusal.body["text"]
+        assert state_of(tmp_path / "state.sqlite", plan_id) == "pending"
+        with controller(api) as ctl:  # its own message's button still decides it
+            _click(bot, slack_recorder, plan_id)
+            ctl.join()
+            slack_recorder.wait_for(lambda rs: any(r.path == "/response/click" for r in rs), timeout=20,
+                                    what="the rollback result")
+    assert "Rollback complete" in json.dumps(slack_recorder.responses("click")[0].body)
+    assert container(api, "node0")["image"] == GOOD
 
 
 def test_a_cancel_click_from_another_channel_is_refused(api: KubeApiServer, tmp_path: Path,
@@ -116,3 +152,23 @@ def test_the_console_cannot_decide_a_confirmation_posted_in_slack(api: KubeApiSe
         assert "posted in Slack" in answer and "Nothing was done" in answer
         assert image_patches(api) == []
         assert state_of(tmp_path / "state.sqlite", plan_id) == "pending"
+
+
+def test_a_confirmation_the_bot_cannot_post_where_asked_goes_to_the_release_channel(
+        api: KubeApiServer, tmp_path: Path, slack_recorder: SlackRecorder) -> None:
+    """`/bizra rollback` typed where the bot may not post (a DM with someone else, a channel it was not
+    invited to): the confirmation is posted in the release channel, bound there, and the answer says so."""
+    seed(api, annotations={ANNOTATION: GOOD})
+    with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
+        slack_recorder.fail_next("chat.postMessage", error="channel_not_found")
+        bot.command("rollback p99", user_id=RESPONDER, channel_id="D_ELSEWHERE")
+        slack_recorder.wait_for(lambda rs: any("posted in" in json.dumps(r.body) for r in rs
+                                               if r.path == "/response/cmd"), timeout=20, what="the answer")
+        [answer] = [r for r in slack_recorder.responses("cmd") if "posted in" in json.dumps(r.body)]
+        posted = posted_confirmation(slack_recorder, answer)  # in C123, the release channel
+        assert "cannot post in <#D_ELSEWHERE>" in json.dumps(answer.body)
+        plan_id = button_value(posted, "rollback.cancel")
+        _click(bot, slack_recorder, plan_id, action_id="rollback.cancel", name="cancel")
+        slack_recorder.wait_for(lambda rs: any(r.path == "/response/cancel" for r in rs), what="the cancel")
+    assert "cancelled by" in json.dumps(slack_recorder.responses("cancel")[0].body), "decided where it was posted"
+    assert image_patches(api) == []

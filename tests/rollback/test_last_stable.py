@@ -9,10 +9,20 @@ import pytest
 
 from bot.core.audit import AuditEntry, latest
 from bot.features.releases.history import record_stable
-from tests.rollback.conftest import ANNOTATION, BAD, GOOD, NS, RESPONDER, image_patches, make_config, seed
+from tests.rollback.conftest import (
+    ANNOTATION,
+    BAD,
+    GOOD,
+    NS,
+    RESPONDER,
+    image_patches,
+    make_config,
+    posted_confirmation,
+    seed,
+)
 from tests.support.bot import running_bot
 from tests.support.kube_api import KubeApiServer, deployment_manifest
-from tests.support.slack import Recorded, SlackRecorder
+from tests.support.slack import Message, Recorded, SlackRecorder
 
 OLDER = "ghcr.io/bizra/node0@sha256:" + "c" * 64
 
@@ -33,20 +43,25 @@ def _ask(api: KubeApiServer, tmp_path: Path, recorder: SlackRecorder, *, history
     return answer
 
 
-def _shown(answer: Recorded) -> str:
-    return json.dumps(answer.body.get("blocks"), ensure_ascii=False)
+def _confirmation(api: KubeApiServer, tmp_path: Path, recorder: SlackRecorder, *,
+                  history: str | None = None) -> Message:
+    """The confirmation `/bizra rollback` posted in the channel (its answer, ephemeral, links to it)."""
+    return posted_confirmation(recorder, _ask(api, tmp_path, recorder, history=history))
+
+
+def _shown(answer: Recorded | Message) -> str:
+    return json.dumps(answer.blocks if isinstance(answer, Message) else answer.body.get("blocks"), ensure_ascii=False)
 
 
 def test_history_comes_first(api: KubeApiServer, tmp_path: Path, slack_recorder: SlackRecorder) -> None:
     seed(api, annotations={ANNOTATION: OLDER})
-    answer = _ask(api, tmp_path, slack_recorder, history=GOOD)
-    assert answer.body["response_type"] == "in_channel"
+    answer = _confirmation(api, tmp_path, slack_recorder, history=GOOD)
     assert GOOD in _shown(answer) and "bot release history" in _shown(answer) and OLDER not in _shown(answer)
 
 
 def test_annotation_when_no_history(api: KubeApiServer, tmp_path: Path, slack_recorder: SlackRecorder) -> None:
     seed(api, annotations={ANNOTATION: GOOD})
-    answer = _ask(api, tmp_path, slack_recorder)
+    answer = _confirmation(api, tmp_path, slack_recorder)
     assert GOOD in _shown(answer) and "deployment annotation" in _shown(answer)
 
 
@@ -57,7 +72,7 @@ def test_flagger_primary_when_nothing_else(api: KubeApiServer, tmp_path: Path, s
     primary = api.get("apps", "deployments", NS, "node0-primary") or {}
     primary["spec"]["template"]["spec"]["containers"][0]["name"] = "node0"
     api.put(primary)
-    answer = _ask(api, tmp_path, slack_recorder)
+    answer = _confirmation(api, tmp_path, slack_recorder)
     assert GOOD in _shown(answer) and "Flagger primary deployment" in _shown(answer)
 
 

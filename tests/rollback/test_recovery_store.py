@@ -29,6 +29,7 @@ from tests.rollback.conftest import (
     controller,
     image_patches,
     make_config,
+    posted_confirmation,
     seed,
 )
 from tests.rollback.test_rollback_slack import MESSAGE_TS, _click
@@ -96,7 +97,7 @@ def test_a_store_from_the_previous_version_keeps_working_and_one_replica_recover
         assert image_patches(api) == [], "a change that never reached the cluster is not applied by recovery"
 
         with controller(api) as ctl:  # the old pending confirmation is still confirmed by its button
-            _click(first, slack_recorder, "oldpend")
+            _click(first, slack_recorder, "oldpend", message_ts=MESSAGE_TS)  # its reply had no ts: the click binds it
             ctl.join()
             slack_recorder.wait_for(lambda rs: any(r.path == "/response/click" for r in rs), timeout=20,
                                     what="the rollback result")
@@ -127,7 +128,8 @@ def test_an_executor_that_stopped_heartbeating_is_taken_over_and_stands_down(
         assert status == 200
         slack_recorder.wait_for(lambda rs: any(r.path == "/response/cmd" for r in rs), timeout=20,
                                 what="the confirmation")
-        plan_id = button_value(slack_recorder.responses("cmd")[0], "rollback.confirm")
+        plan_id = button_value(posted_confirmation(slack_recorder, slack_recorder.responses("cmd")[0]),
+                               "rollback.confirm")
         _click(first, slack_recorder, plan_id)
         wait_until(lambda: image_patches(api), what="the image patch")
         api.slow("GET", "/deployments/node0", seconds=2, times=1)  # the first executor's next poll hangs

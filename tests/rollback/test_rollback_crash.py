@@ -24,7 +24,18 @@ from typing import Any
 
 import yaml
 
-from tests.rollback.conftest import ANNOTATION, BAD, GOOD, NS, RESPONDER, button_value, controller, image_patches
+from tests.rollback.conftest import (
+    ANNOTATION,
+    BAD,
+    GOOD,
+    NS,
+    RESPONDER,
+    button_value,
+    confirmation,
+    controller,
+    image_patches,
+    posted_confirmation,
+)
 from tests.rollback.conftest import seed as seed_deployment
 from tests.support.kube_api import KubeApiServer
 from tests.support.polling import wait_until
@@ -32,7 +43,7 @@ from tests.support.slack import SlackRecorder, block_action_body, post, sign, sl
 
 REPO = Path(__file__).resolve().parents[2]
 SIGNING_SECRET = "test-signing-secret"  # made up for tests
-MESSAGE_TS = "1700000000.000300"
+MESSAGE_TS = "1700000000.000300"  # the message of a confirmation row written by hand (`_stuck_row`)
 HEARTBEAT_TIMEOUT = 1.5
 
 
@@ -109,18 +120,18 @@ def _audit(tmp_path: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in connection.execute("SELECT * FROM audit_log ORDER BY id")]
 
 
-def _thread(recorder: SlackRecorder) -> list[str]:
+def _thread(recorder: SlackRecorder, ts: str) -> list[str]:
     return [json.dumps(r.body, ensure_ascii=False) for r in recorder.calls("chat.postMessage")
-            if r.body.get("thread_ts") == MESSAGE_TS and r.body.get("channel") == "C123"]
+            if r.body.get("thread_ts") == ts and r.body.get("channel") == "C123"]
 
 
-def _click(bot: Serve, recorder: SlackRecorder, plan_id: str, name: str) -> None:
+def _click(bot: Serve, recorder: SlackRecorder, plan_id: str, name: str, ts: str) -> None:
     body = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
-                             response_url=recorder.response_url(name), message_ts=MESSAGE_TS)
+                             response_url=recorder.response_url(name), message_ts=ts)
     assert bot.send(body) == 200
 
 
-def _kill_while_following(api: KubeApiServer, tmp_path: Path, recorder: SlackRecorder) -> str:
+def _kill_while_following(api: KubeApiServer, tmp_path: Path, recorder: SlackRecorder) -> tuple[str, str]:
     """Start `bizra serve`, confirm a rollback, and kill -9 it while it follows the (held) rollout."""
     config = _config(api, tmp_path)
     with serve(config, recorder, tmp_path, "first") as first:
@@ -128,10 +139,11 @@ def _kill_while_following(api: KubeApiServer, tmp_path: Path, recorder: SlackRec
                                   user_id=RESPONDER, channel_id="C123")
         assert first.send(body) == 200
         recorder.wait_for(lambda rs: any(r.path == "/response/cmd" for r in rs), timeout=20, what="the confirmation")
-        plan_id = button_value(recorder.responses("cmd")[0], "rollback.confirm")
-        _click(first, recorder, plan_id, "click")
+        plan_id = button_value(posted_confirmation(recorder, recorder.responses("cmd")[0]), "rollback.confirm")
+        ts = confirmation(recorder, plan_id).ts
+        _click(first, recorder, plan_id, "click", ts)
         wait_until(lambda: image_patches(api), timeout=20, what="the image patch")
-        wait_until(lambda: any("Following the rollout" in t for t in _thread(recorder)), timeout=20,
+        wait_until(lambda: any("Following the rollout" in t for t in _thread(recorder, ts)), timeout=20,
                    what="the rollback's start in its thread")
         polls = len(api.calls("GET", "/deployments/node0"))
         wait_until(lambda: len(api.calls("GET", "/deployments/node0")) > polls + 2, timeout=20,
@@ -139,24 +151,24 @@ def _kill_while_following(api: KubeApiServer, tmp_path: Path, recorder: SlackRec
         first.process.kill()  # SIGKILL: no clean-up of any kind
         first.process.wait(timeout=10)
     assert _row(tmp_path, plan_id)["state"] == "running"
-    return plan_id
+    return plan_id, ts
 
 
 def test_a_rollback_whose_executor_was_killed_is_finished_by_the_next_process(
         api: KubeApiServer, tmp_path: Path, slack_recorder: SlackRecorder) -> None:
     seed_deployment(api, annotations={ANNOTATION: GOOD})
-    plan_id = _kill_while_following(api, tmp_path, slack_recorder)
+    plan_id, ts = _kill_while_following(api, tmp_path, slack_recorder)
     with serve(_config(api, tmp_path), slack_recorder, tmp_path, "second") as second:
         wait_until(lambda: any("resumed after the original executor was lost" in t.lower() for t in
-                               _thread(slack_recorder)), timeout=30, what="the take-over said in the thread")
+                               _thread(slack_recorder, ts)), timeout=30, what="the take-over said in the thread")
         assert _row(tmp_path, plan_id)["state"] == "running"
         with controller(api) as ctl:  # only now does the rollout finish: the second process follows it
             ctl.join()
             wait_until(lambda: _row(tmp_path, plan_id)["state"] == "finished", timeout=30,
                        what="the confirmation finished")
-        summary = next(t for t in reversed(_thread(slack_recorder)) if "Incident bundle" in t)
+        summary = next(t for t in reversed(_thread(slack_recorder, ts)) if "Incident bundle" in t)
         assert "Rollback complete: the rollout is healthy" in summary and "Resumed by" in summary
-        _click(second, slack_recorder, plan_id, "late")
+        _click(second, slack_recorder, plan_id, "late", ts)
         slack_recorder.wait_for(lambda rs: any(r.path == "/response/late" for r in rs), timeout=20,
                                 what="the answer to a late click")
     assert "was already executed" in slack_recorder.responses("late")[0].body["text"]
@@ -185,19 +197,19 @@ def test_a_rollback_whose_executor_was_killed_is_finished_by_the_next_process(
 def test_a_killed_rollback_that_cannot_be_followed_is_marked_interrupted(
         api: KubeApiServer, tmp_path: Path, slack_recorder: SlackRecorder) -> None:
     seed_deployment(api, annotations={ANNOTATION: GOOD})
-    plan_id = _kill_while_following(api, tmp_path, slack_recorder)
+    plan_id, ts = _kill_while_following(api, tmp_path, slack_recorder)
     api.stop()  # the API server is gone too: the rollout cannot be followed
     with serve(_config(api, tmp_path), slack_recorder, tmp_path, "second") as second:
         wait_until(lambda: _row(tmp_path, plan_id)["state"] == "interrupted", timeout=30,
                    what="the confirmation marked interrupted")
-        wait_until(lambda: any("interrupted" in t for t in _thread(slack_recorder)), timeout=20,
+        wait_until(lambda: any("interrupted" in t for t in _thread(slack_recorder, ts)), timeout=20,
                    what="the interruption said in the thread")
-        _click(second, slack_recorder, plan_id, "late")
+        _click(second, slack_recorder, plan_id, "late", ts)
         slack_recorder.wait_for(lambda rs: any(r.path == "/response/late" for r in rs), timeout=20,
                                 what="the answer to a late click")
-    said = next(t for t in _thread(slack_recorder) if "interrupted" in t)
+    said = next(t for t in _thread(slack_recorder, ts) if "interrupted" in t)
     assert "could not be read" in said and "was lost" in said
-    assert any("resumed after the original executor was lost" in t.lower() for t in _thread(slack_recorder))
+    assert any("resumed after the original executor was lost" in t.lower() for t in _thread(slack_recorder, ts))
     assert "was interrupted" in slack_recorder.responses("late")[0].body["text"]
     [entry] = [e for e in _audit(tmp_path) if e["action"] == "rollback"]
     assert (entry["actor"], entry["outcome"]) == (RESPONDER, "interrupted")
@@ -247,7 +259,7 @@ def test_recovery_writes_survive_health_probes_and_another_process_using_the_sto
         _stuck_row(tmp_path, "stuck01")
         wait_until(lambda: _row(tmp_path, "stuck01").get("state") == "interrupted", timeout=20,
                    what="the stuck rollback marked interrupted, in the store")
-        wait_until(lambda: any("interrupted" in t for t in _thread(slack_recorder)), timeout=20,
+        wait_until(lambda: any("interrupted" in t for t in _thread(slack_recorder, MESSAGE_TS)), timeout=20,
                    what="the interruption said in the thread")
     [entry] = [e for e in _audit(tmp_path) if e["action"] == "rollback"]
     assert entry["outcome"] == "interrupted" and "never reached the cluster" in entry["detail"]

@@ -15,17 +15,19 @@ from tests.rollback.conftest import (
     NS,
     RESPONDER,
     button_value,
+    confirmation,
     container,
     controller,
     image_patches,
     make_config,
+    posted_confirmation,
     seed,
 )
 from tests.support.bot import RunningBot, running_bot
 from tests.support.kube_api import KubeApiServer
 from tests.support.slack import SlackRecorder, block_action_body
 
-MESSAGE_TS = "1700000000.000100"
+MESSAGE_TS = "1700000000.000100"  # a message the bot did not post (a confirmation of an earlier version, an alert)
 
 
 def _request_confirmation(bot: RunningBot, recorder: SlackRecorder, *, user: str = RESPONDER) -> str:
@@ -33,14 +35,16 @@ def _request_confirmation(bot: RunningBot, recorder: SlackRecorder, *, user: str
     assert status == 200
     recorder.wait_for(lambda rs: any(r.path == "/response/cmd" for r in rs), timeout=20, what="the confirmation")
     [response] = recorder.responses("cmd")
-    assert response.body["response_type"] == "in_channel"
-    return button_value(response, "rollback.confirm")
+    # A channel message everyone in the release channel sees; whoever asked is answered with a link to it.
+    return button_value(posted_confirmation(recorder, response), "rollback.confirm")
 
 
 def _click(bot: RunningBot, recorder: SlackRecorder, plan_id: str, *, user: str = RESPONDER, name: str = "click",
-           action_id: str = "rollback.confirm") -> None:
+           action_id: str = "rollback.confirm", message_ts: str | None = None) -> None:
+    """A click on a button of confirmation `plan_id`'s channel message (or of the message `message_ts`)."""
+    ts = message_ts or confirmation(recorder, plan_id).ts
     body = block_action_body(action_id=action_id, value=plan_id, user_id=user,
-                             response_url=recorder.response_url(name), message_ts=MESSAGE_TS)
+                             response_url=recorder.response_url(name), message_ts=ts)
     status, _ = bot.send(body)
     assert status == 200
 
@@ -52,7 +56,8 @@ def test_confirmed_rollback_restores_the_digest_and_reports_recovery(api: KubeAp
     app_before = container(api, "node0")
     with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
         plan_id = _request_confirmation(bot, slack_recorder)
-        shown = json.dumps(slack_recorder.responses("cmd")[0].body["blocks"])
+        posted = confirmation(slack_recorder, plan_id)
+        shown = json.dumps(posted.blocks)
         assert f"{NS}/node0" in shown and BAD in shown and GOOD in shown and "deployment annotation" in shown
         assert image_patches(api) == [], "the confirmation alone changes nothing"
 
@@ -75,7 +80,7 @@ def test_confirmed_rollback_restores_the_digest_and_reports_recovery(api: KubeAp
     assert "Rollback complete: the rollout is healthy" in text
     assert "Time to recovery (command → healthy):" in text
 
-    thread = [r for r in slack_recorder.calls("chat.postMessage") if r.body.get("thread_ts") == MESSAGE_TS]
+    thread = [r for r in slack_recorder.calls("chat.postMessage") if r.body.get("thread_ts") == posted.ts]
     texts = [json.dumps(r.body.get("blocks"), ensure_ascii=False) for r in thread]
     assert "Rollback confirmed by" in texts[0]
     assert any("3/3 available" in t for t in texts), "rollout progress is posted in the thread"
@@ -139,6 +144,7 @@ def test_the_same_confirmation_delivered_twice_at_once_runs_once(api: KubeApiSer
     seed(api, annotations={ANNOTATION: GOOD})
     with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
         plan_id = _request_confirmation(bot, slack_recorder)
+        posted = confirmation(slack_recorder, plan_id)
         with controller(api) as ctl:
             start = threading.Barrier(2)
 
@@ -146,7 +152,7 @@ def test_the_same_confirmation_delivered_twice_at_once_runs_once(api: KubeApiSer
                 # Two clicks on the same button (a double click, a second replica): a byte-identical
                 # body would be refused as a replay before any handler ran (tests/slack/test_robustness.py).
                 body = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
-                                         response_url=slack_recorder.response_url("click"), message_ts=MESSAGE_TS)
+                                         response_url=slack_recorder.response_url("click"), message_ts=posted.ts)
                 start.wait()
                 bot.send(body)
 
@@ -203,13 +209,14 @@ def test_the_alerts_roll_back_button_posts_the_same_confirmation(api: KubeApiSer
                                                                  slack_recorder: SlackRecorder) -> None:
     seed(api, annotations={ANNOTATION: GOOD})
     with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
-        _click(bot, slack_recorder, "alert:cb_latency_p99-42", action_id="rollback.request", name="alert")
+        _click(bot, slack_recorder, "alert:cb_latency_p99-42", action_id="rollback.request", name="alert",
+               message_ts=MESSAGE_TS)  # the alert's message
         slack_recorder.wait_for(lambda rs: any(r.path == "/response/alert" for r in rs), what="the confirmation")
-    [posted] = slack_recorder.responses("alert")
-    assert posted.body["response_type"] == "in_channel"
-    assert posted.body.get("replace_original") is False
+    [answer] = slack_recorder.responses("alert")
+    assert answer.body.get("replace_original") is False, "the alert keeps its message"
+    posted = posted_confirmation(slack_recorder, answer)  # in the alert's channel, for everyone there
     assert button_value(posted, "rollback.confirm")
-    assert "SLO alert cb_latency_p99-42" in json.dumps(posted.body["blocks"])
+    assert "SLO alert cb_latency_p99-42" in json.dumps(posted.blocks)
     assert image_patches(api) == []
 
 
@@ -219,9 +226,10 @@ def test_two_replicas_receiving_the_same_click_run_it_once(api: KubeApiServer, t
     config = make_config(api, tmp_path)  # one store file shared by both replicas, as on a shared volume
     with running_bot(slack_recorder, config=config) as first, running_bot(slack_recorder, config=config) as second:
         plan_id = _request_confirmation(first, slack_recorder)
+        posted = confirmation(slack_recorder, plan_id)
         # One click each (a byte-identical body would be refused as a replay by the shared store).
         bodies = [block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
-                                    response_url=slack_recorder.response_url("click"), message_ts=MESSAGE_TS)
+                                    response_url=slack_recorder.response_url("click"), message_ts=posted.ts)
                   for _ in range(2)]
         with controller(api) as ctl:
             senders = [threading.Thread(target=replica.send, args=(body,))

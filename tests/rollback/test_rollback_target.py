@@ -33,12 +33,13 @@ from tests.rollback.conftest import (
     controller,
     image_patches,
     make_config,
+    posted_confirmation,
     seed,
 )
-from tests.rollback.test_rollback_slack import MESSAGE_TS, _click
+from tests.rollback.test_rollback_slack import _click
 from tests.support.bot import RunningBot, running_bot
 from tests.support.kube_api import KubeApiServer
-from tests.support.slack import Recorded, SlackRecorder
+from tests.support.slack import Message, Recorded, SlackRecorder
 
 REPO = "ghcr.io/bizra/node0@sha256:"
 PREVIOUS = REPO + "1" * 64   # release #1: the release before the one that misbehaves
@@ -46,8 +47,8 @@ RELEASED = REPO + "2" * 64   # release #2: completed a moment ago, runs now
 OLDEST = REPO + "3" * 64
 
 
-def _shown(recorded: Recorded) -> str:
-    return json.dumps(recorded.body.get("blocks"), ensure_ascii=False)
+def _shown(shown: Recorded | Message) -> str:
+    return json.dumps(shown.blocks if isinstance(shown, Message) else shown.body.get("blocks"), ensure_ascii=False)
 
 
 def _ask(bot: RunningBot, recorder: SlackRecorder, text: str, *, name: str = "cmd") -> Recorded:
@@ -57,22 +58,28 @@ def _ask(bot: RunningBot, recorder: SlackRecorder, text: str, *, name: str = "cm
     return recorder.responses(name)[-1]
 
 
+def _confirmation(bot: RunningBot, recorder: SlackRecorder, text: str, *, name: str = "cmd") -> Message:
+    """`/bizra <text>` posts a confirmation in the channel; the answer (ephemeral) links to it."""
+    return posted_confirmation(recorder, _ask(bot, recorder, text, name=name))
+
+
 def _actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for b in blocks if b.get("type") == "actions" for e in b.get("elements", [])]
 
 
-def _choose(bot: RunningBot, recorder: SlackRecorder, value: str, *, name: str = "choose") -> Recorded:
-    """A pick in the confirmation's select menu, as Slack sends it (block_actions, static_select)."""
+def _choose(bot: RunningBot, recorder: SlackRecorder, value: str, *, message_ts: str,
+            name: str = "choose") -> Recorded:
+    """A pick in the select menu of the confirmation message `message_ts`, as Slack sends it (static_select)."""
     payload = {
         "type": "block_actions",
         "team": {"id": "T0", "domain": "bizra"},
         "user": {"id": RESPONDER, "username": RESPONDER.lower(), "name": RESPONDER.lower()},
         "api_app_id": "A0",
         "token": "unused",
-        "container": {"type": "message", "message_ts": MESSAGE_TS, "channel_id": "C123"},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": "C123"},
         "trigger_id": f"{time.time_ns()}.trigger",
         "channel": {"id": "C123", "name": "release"},
-        "message": {"ts": MESSAGE_TS, "type": "message", "text": ""},
+        "message": {"ts": message_ts, "type": "message", "text": ""},
         "response_url": recorder.response_url(name),
         "actions": [{"type": "static_select", "action_id": "rollback.target", "block_id": "b",
                      "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": value},
@@ -94,14 +101,13 @@ def test_rollback_right_after_a_completed_release_targets_the_previous_image(
     seed(api, image=RELEASED)
     with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
         _released_twice(bot)
-        answer = _ask(bot, slack_recorder, "rollback p99 after the release")
-        assert answer.body["response_type"] == "in_channel", _shown(answer)
+        answer = _confirmation(bot, slack_recorder, "rollback p99 after the release")
         shown = _shown(answer)
         assert f"`{RELEASED}`" in shown and f"`{PREVIOUS}`" in shown  # full digests in a context line
         assert "`sha256:222222222222` (running now) → `sha256:111111111111`" in shown
         assert "release *#1*" in shown and "bot release history" in shown
         assert "<!date^" in shown and "<@U_REL>" in shown and "<@U_RESP>" in shown
-        [confirm, cancel, select] = _actions(answer.body["blocks"])
+        [confirm, cancel, select] = _actions(answer.blocks)
         assert confirm["confirm"]["title"]["text"] and cancel["confirm"]["title"]["text"]  # confirm dialogs
         assert select["type"] == "static_select" and select["action_id"] == "rollback.target"
         plan_id = button_value(answer, "rollback.confirm")
@@ -133,26 +139,26 @@ def test_to_a_release_number_or_a_short_digest_and_the_select_menu(
         record_aborted(bot.runtime, image=REPO + "4" * 64, source="canary c2", by="U_REL")  # 3
         record_stable(bot.runtime, image=RELEASED, source="canary c3", by="U_REL")      # 4
 
-        by_number = _ask(bot, slack_recorder, "rollback --to #1 bad cache", name="n")
+        by_number = _confirmation(bot, slack_recorder, "rollback --to #1 bad cache", name="n")
         assert "`sha256:222222222222` (running now) → `sha256:333333333333`" in _shown(by_number)
         assert "Target chosen by <@U_RESP> (`#1`)" in _shown(by_number)
         assert "bad cache" in _shown(by_number)
 
-        by_digest = _ask(bot, slack_recorder, "rollback --to sha256:1111111", name="d")
+        by_digest = _confirmation(bot, slack_recorder, "rollback --to sha256:1111111", name="d")
         assert "→ `sha256:111111111111`" in _shown(by_digest) and "release *#2*" in _shown(by_digest)
 
         unknown = _ask(bot, slack_recorder, "rollback --to #99", name="u")
         assert unknown.body["response_type"] == "ephemeral" and "no release #99" in unknown.body["text"]
 
-        default = _ask(bot, slack_recorder, "rollback", name="cmd")
+        default = _confirmation(bot, slack_recorder, "rollback", name="cmd")
         assert "→ `sha256:111111111111`" in _shown(default), "the default is the previous stable release"
-        [_, _, select] = _actions(default.body["blocks"])
+        [_, _, select] = _actions(default.blocks)
         offered = [o["value"].split(":")[1] for o in select["options"]]
         assert offered == ["2", "1"], "stable releases other than the running one; the aborted one is not offered"
         assert select["initial_option"]["value"].endswith(":2")
         plan_id = button_value(default, "rollback.confirm")
 
-        replanned = _choose(bot, slack_recorder, f"{plan_id}:1")
+        replanned = _choose(bot, slack_recorder, f"{plan_id}:1", message_ts=default.ts)
         assert replanned.body["replace_original"] is True
         assert "→ `sha256:333333333333`" in _shown(replanned)
         assert "Target chosen by <@U_RESP> (`#1`)" in _shown(replanned)
@@ -176,18 +182,19 @@ def test_expired_confirmations_lose_their_buttons(api: KubeApiServer, tmp_path: 
     clock = FixedClock(datetime.now(UTC))
     with running_bot(slack_recorder, config=make_config(api, tmp_path, confirmation_minutes=10), clock=clock) as bot:
         _released_twice(bot)
-        plan_id = button_value(_ask(bot, slack_recorder, "rollback"), "rollback.confirm")
+        posted = _confirmation(bot, slack_recorder, "rollback")
+        plan_id = button_value(posted, "rollback.confirm")
         clock.advance(minutes=10, seconds=1)
         _click(bot, slack_recorder, plan_id)
         updates = slack_recorder.wait_for(
-            lambda rs: [r for r in rs if r.api_method == "chat.update" and r.body.get("ts") == MESSAGE_TS],
+            lambda rs: [r for r in rs if r.api_method == "chat.update" and r.body.get("ts") == posted.ts],
             timeout=20, what="the confirmation updated")
         slack_recorder.wait_for(lambda rs: any(r.path == "/response/click" for r in rs), what="the refusal")
         [refusal] = slack_recorder.responses("click")
 
         # A pick in the select menu of an expired confirmation changes nothing either.
-        late = _choose(bot, slack_recorder, f"{plan_id}:1", name="late")
-    [update] = [r for r in updates if r.api_method == "chat.update" and r.body.get("ts") == MESSAGE_TS]
+        late = _choose(bot, slack_recorder, f"{plan_id}:1", message_ts=posted.ts, name="late")
+    [update] = [r for r in updates if r.api_method == "chat.update" and r.body.get("ts") == posted.ts]
     assert update.body["channel"] == "C123"
     blocks = update.body["blocks"]
     blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
@@ -210,7 +217,7 @@ def test_history_on_a_store_written_before_outcomes_existed(api: KubeApiServer, 
                                (image, "canary c1", "2026-11-30T10:00:00+00:00", "U_REL"))
     with running_bot(slack_recorder, config=make_config(api, tmp_path)) as bot:
         listed = _shown(_ask(bot, slack_recorder, "history", name="history"))
-        answer = _ask(bot, slack_recorder, "rollback")
+        answer = _confirmation(bot, slack_recorder, "rollback")
     assert "*#1* `sha256:111111111111`" in listed and "completed" in listed
     assert "→ `sha256:111111111111`" in _shown(answer)
 

@@ -42,7 +42,8 @@ def prom(shared_prometheus: SharedPrometheus) -> PrometheusServer:
     return shared_prometheus.prom
 
 
-def slo_config(prom_url: str, tmp_path: Path, *, catalog: list[SloDefinition] | None = None, **slo: Any) -> BizraConfig:
+def slo_config(prom_url: str, tmp_path: Path, *, catalog: list[SloDefinition] | None = None,
+               store: dict[str, str] | None = None, **slo: Any) -> BizraConfig:
     raw_slo: dict[str, Any] = {
         "prometheus": {"url": prom_url, "timeout_seconds": 3},
         "window": WINDOW, "sustain": SUSTAIN, "repage": REPAGE, "interval": "10s",
@@ -53,7 +54,7 @@ def slo_config(prom_url: str, tmp_path: Path, *, catalog: list[SloDefinition] | 
         raw_slo["catalog"] = [definition.model_dump(mode="json") for definition in catalog]
     raw_slo.update(slo)
     return BizraConfig.model_validate({
-        "store": {"path": str(tmp_path / "state.sqlite")},
+        "store": store or {"path": str(tmp_path / "state.sqlite")},
         "slack": {"release_channel": RELEASE_CHANNEL, "messages_per_second": 50},
         "slo": raw_slo,
         "access": {"roles": {"responder": {"users": [RESPONDER], "permissions": ["alert.ack", "rollback"]}}},
@@ -109,8 +110,11 @@ class Watch:
 
 
 @pytest.fixture
-def watch(prom: PrometheusServer, node0_slot: Slot, slack_recorder: SlackRecorder, tmp_path: Path) -> Watch:
-    config = slo_config(prom.url, tmp_path, catalog=node0_slot.catalog())
+def watch(prom: PrometheusServer, node0_slot: Slot, slack_recorder: SlackRecorder, tmp_path: Path,
+          request: pytest.FixtureRequest) -> Watch:
+    """A watch on a SQLite file; a test that also takes `store_section` runs on both backends (its store)."""
+    store = request.getfixturevalue("store_section") if "store_section" in request.fixturenames else None
+    config = slo_config(prom.url, tmp_path, catalog=node0_slot.catalog(), store=store)
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     runtime = build_runtime(config=config, secrets=secrets_for(slack_recorder), clock=clock)
     watch = Watch(runtime=runtime, clock=clock, recorder=slack_recorder, node0=node0_slot.exporter, start=clock.now())

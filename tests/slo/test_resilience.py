@@ -27,14 +27,14 @@ def _breach_latency(watch: Watch) -> None:
     watch.wait_for("cb_latency_p99", SloState.BREACHING)
 
 
-def test_a_restart_mid_breach_neither_pages_twice_nor_forgets_the_breach(watch: Watch) -> None:
+def test_a_restart_mid_breach_neither_pages_twice_nor_forgets_the_breach(watch: Watch, store_section: dict[str, str]) -> None:
     _breach_latency(watch)
     watch.run(0)
     watch.run(SUSTAIN)
     assert len(watch.pages()) == 1
     page_ts = load_state(watch.runtime).alerts[0].message_ts
 
-    # A new process: new Runtime (new connections, new poster) on the same SQLite file.
+    # A new process: new Runtime (new connections, new poster) on the same store.
     restarted = build_runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
     watch.clock.set(watch.start + timedelta(seconds=SUSTAIN + 5))
     run_once(restarted, at=watch.clock.now())
@@ -192,7 +192,7 @@ def test_pagerduty_triggers_and_resolves_with_one_dedup_key(prom: PrometheusServ
     assert len(watch.pages()) == 1
 
 
-def test_two_replicas_ticking_together_page_once(watch: Watch) -> None:
+def test_two_replicas_ticking_together_page_once(watch: Watch, store_section: dict[str, str]) -> None:
     _breach_latency(watch)
     watch.run(0)
     other = build_runtime(config=watch.runtime.config, secrets=watch.runtime.secrets, clock=watch.clock)
@@ -215,7 +215,7 @@ def test_two_replicas_ticking_together_page_once(watch: Watch) -> None:
     assert len(watch.recorder.calls("files.completeUploadExternal")) == 1
 
 
-def test_two_replicas_on_their_own_timers_post_one_status_per_interval(watch: Watch) -> None:
+def test_two_replicas_on_their_own_timers_post_one_status_per_interval(watch: Watch, store_section: dict[str, str]) -> None:
     """Interval is 10 s: replica B ticks 3 s after replica A, every time; the channel sees one status each
     interval — since issue 11 as one living message, posted once and edited in place once per interval."""
     # At noon of the test's UTC day: ticks that cross midnight would rightly start a second message.

@@ -15,6 +15,7 @@ Usage (see tests/kube for examples):
         api.get("apps", "deployments", "bizra-production", "node0")      # read back (a deep copy)
         api.set_deployment_status("bizra-production", "node0", ready=True)  # play the controller
         api.roll_out("bizra-production", "node0")     # controller: ReplicaSet + pods + status
+        api.update("argoproj.io", "rollouts", ns, "node0", mutate)  # another writer changes a stored object
         api.fail("PATCH", "/deployments/node0", status=409, times=1)  # fault injection
         api.add_event("bizra-production", involved=("Deployment", "node0"), reason="...", message="...")
         api.stop()                                    # now unreachable (connection refused)
@@ -34,7 +35,9 @@ volumeMounts by `mountPath`; `$patch: delete` in list items), `application/merge
 (server-side apply: needs `fieldManager`; creates when absent, else merges like a strategic
 merge; records the manager in metadata.managedFields), DELETE. A resourceVersion given in a
 patch's metadata is a precondition (409 when stale), as on a real server. Every write bumps the
-global resourceVersion; a change outside metadata/status bumps metadata.generation. Writes to
+global resourceVersion; a change outside metadata/status bumps metadata.generation. Leases
+(`/apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/name]`, the leader election's) are one more
+kind of object: create, get, replace conditioned on resourceVersion (409 when stale), patch. Writes to
 the main resource keep the stored `status`; `.../status` writes only the status.
 
 Admission: `set_webhook("refuse" | "admit" | "unreachable" | "no-dry-run", message=...)` puts an
@@ -45,9 +48,15 @@ admission webhook (named like Kyverno's) in front of pod creates: it refuses wit
 admitted. A POST with `?dryRun=All` runs admission and answers as a create would, but stores
 nothing (the version counter does not move either).
 
+Controller hooks: `before(method, path_substring, action, times=1)` runs `action(server)` inside
+the lock before a matching request is served (another writer acting between a client's read and
+its write); `after_write(method, path_substring, action)` runs it after every successful write (a
+controller reconciling). tests/support/argo_rollouts.py plays Argo Rollouts' controller with them.
+
 Faults: `fail(method, path_substring, status=..., times=N, reason=..., message=...)` answers the
 next N matching requests with that `kind: Status` error (method "*" matches any);
-`slow(method, path_substring, seconds=..., times=N)` delays answers (client timeouts); `stop()`
+`slow(method, path_substring, seconds=..., times=N)` delays answers (client timeouts); both take
+`client=` to hit only requests whose User-Agent contains it (one replica cut off); `stop()`
 closes the listener so clients see connection refused (`restart()` listens again).
 """
 
@@ -92,7 +101,8 @@ KINDS: dict[str, str] = {
     "deployments": "Deployment", "replicasets": "ReplicaSet", "horizontalpodautoscalers": "HorizontalPodAutoscaler",
     "canaries": "Canary", "virtualservices": "VirtualService", "destinationrules": "DestinationRule",
     "httproutes": "HTTPRoute", "trafficsplits": "TrafficSplit", "ingresses": "Ingress",
-    "networkpolicies": "NetworkPolicy", "metrictemplates": "MetricTemplate",
+    "networkpolicies": "NetworkPolicy", "metrictemplates": "MetricTemplate", "leases": "Lease",
+    "rollouts": "Rollout", "analysistemplates": "AnalysisTemplate",
 }
 PLURALS = {kind: plural for plural, kind in KINDS.items()}
 
@@ -121,6 +131,7 @@ class Fault:
     reason: str
     message: str
     delay: float = 0.0
+    client: str = ""  # matches requests whose User-Agent contains it ("": every client)
 
 
 WEBHOOK_NAME = "validate.kyverno.svc-fail"
@@ -161,6 +172,18 @@ class Webhook:
 
 
 @dataclass
+class Hook:
+    """A callback run inside the server's lock: `before` a matching request is served (e.g. a controller
+    changing the object between a client's read and its write), or `after` a successful write."""
+
+    when: str  # "before" | "after"
+    method: str
+    path: str
+    action: Any  # Callable[[KubeApiServer], None]
+    times: int | None = None  # None: every matching request
+
+
+@dataclass
 class RecordedRequest:
     method: str
     path: str
@@ -168,6 +191,7 @@ class RecordedRequest:
     content_type: str
     body: Any
     status: int = 0
+    user_agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -367,6 +391,8 @@ class KubeApiServer:
     _version: int = 1000
     _lock: threading.RLock = field(default_factory=threading.RLock)
     webhook: Webhook | None = None
+    # Hooks playing a controller (tests/support/argo_rollouts.py): see `before` and `after_write`.
+    hooks: list[Hook] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _port: int = 0
 
@@ -383,7 +409,8 @@ class KubeApiServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                status, body = server._dispatch(self.command, self.path, self.headers.get("Content-Type", ""), raw)
+                status, body = server._dispatch(self.command, self.path, self.headers.get("Content-Type", ""), raw,
+                                                user_agent=self.headers.get("User-Agent", ""))
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -443,15 +470,16 @@ class KubeApiServer:
 
     # faults and inspection
     def fail(self, method: str, path: str, *, status: int, times: int = 1, reason: str | None = None,
-             message: str | None = None) -> None:
+             message: str | None = None, client: str = "") -> None:
+        """`client`: only requests whose User-Agent contains it (one replica cut off, the others served)."""
         with self._lock:
             self.faults.append(Fault(method.upper(), path, status, times, reason or REASONS.get(status, "Unknown"),
-                                     message or f"injected failure ({status})"))
+                                     message or f"injected failure ({status})", client=client))
 
-    def slow(self, method: str, path: str, *, seconds: float, times: int = 1) -> None:
+    def slow(self, method: str, path: str, *, seconds: float, times: int = 1, client: str = "") -> None:
         """Answer the next N matching requests only after `seconds` (to exercise client timeouts)."""
         with self._lock:
-            self.faults.append(Fault(method.upper(), path, 0, times, "", "", delay=seconds))
+            self.faults.append(Fault(method.upper(), path, 0, times, "", "", delay=seconds, client=client))
 
     def set_webhook(self, mode: str | None, *, message: str | None = None) -> Webhook | None:
         """Put an admission webhook in front of pod creates (see the module docstring), or remove it."""
@@ -478,6 +506,20 @@ class KubeApiServer:
             meta.setdefault("creationTimestamp", now_iso())
             meta["resourceVersion"] = str(self._version)
             self.objects[(group, plural, meta.get("namespace") or "", meta["name"])] = copy.deepcopy(obj)
+            return copy.deepcopy(obj)
+
+    def update(self, group: str, plural: str, namespace: str, name: str, mutate: Any) -> Obj:
+        """Change a stored object in place as a writer would (`mutate(obj)`); the resourceVersion moves on and a
+        change outside metadata/status bumps the generation. No HTTP, no faults, no hooks."""
+        with self._lock:
+            obj = self.objects[(group, plural, namespace, name)]
+            before = copy.deepcopy(_spec_part(obj))
+            mutate(obj)
+            meta = obj["metadata"]
+            if _spec_part(obj) != before:
+                meta["generation"] = int(meta.get("generation") or 1) + 1
+            self._version += 1
+            meta["resourceVersion"] = str(self._version)
             return copy.deepcopy(obj)
 
     def get(self, group: str, plural: str, namespace: str, name: str) -> Obj | None:
@@ -573,7 +615,8 @@ class KubeApiServer:
                          "firstTimestamp": when, "lastTimestamp": when})
 
     # -- HTTP -------------------------------------------------------------------------------------
-    def _dispatch(self, method: str, raw_path: str, content_type: str, raw: bytes) -> tuple[int, Obj]:
+    def _dispatch(self, method: str, raw_path: str, content_type: str, raw: bytes, *,
+                  user_agent: str = "") -> tuple[int, Obj]:
         parsed = urllib.parse.urlsplit(raw_path)
         query = dict(urllib.parse.parse_qsl(parsed.query))
         body: Any = None
@@ -582,11 +625,12 @@ class KubeApiServer:
                 body = yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw)
             except (ValueError, yaml.YAMLError):
                 body = raw.decode("utf-8", "replace")
-        recorded = RecordedRequest(method, parsed.path, query, content_type.split(";")[0].strip(), body)
+        recorded = RecordedRequest(method, parsed.path, query, content_type.split(";")[0].strip(), body,
+                                   user_agent=user_agent)
         with self._lock:
             self.requests.append(recorded)
             fault = next((f for f in self.faults if f.times > 0 and f.method in ("*", method)
-                          and f.path in parsed.path), None)
+                          and f.path in parsed.path and f.client in user_agent), None)
             if fault:
                 fault.times -= 1
                 if not fault.delay:
@@ -595,12 +639,44 @@ class KubeApiServer:
         if fault and fault.delay:
             time.sleep(fault.delay)  # simulated server latency (server side), not a test waiting
         with self._lock:
+            self._run_hooks("before", method, parsed.path)
             try:
                 status, answer = self._serve(method, parsed.path, query, recorded.content_type, body)
             except ApiError as error:
                 status, answer = error.code, error.body()
             recorded.status = status
+            if method != "GET" and 200 <= status < 300:
+                self._run_hooks("after", method, parsed.path)
             return status, answer
+
+    # controller hooks
+    def before(self, method: str, path: str, action: Any, *, times: int | None = 1) -> Hook:
+        """Run `action(server)` before the next `times` requests matching (method or "*", path substring) are
+        served, inside the lock: what another writer did between the client's read and this request."""
+        hook = Hook("before", method.upper(), path, action, times)
+        with self._lock:
+            self.hooks.append(hook)
+        return hook
+
+    def after_write(self, method: str, path: str, action: Any, *, times: int | None = None) -> Hook:
+        """Run `action(server)` after every successful write (not GET) matching: a controller reconciling."""
+        hook = Hook("after", method.upper(), path, action, times)
+        with self._lock:
+            self.hooks.append(hook)
+        return hook
+
+    def remove_hook(self, hook: Hook) -> None:
+        with self._lock:
+            if hook in self.hooks:
+                self.hooks.remove(hook)
+
+    def _run_hooks(self, when: str, method: str, path: str) -> None:
+        for hook in [h for h in self.hooks if h.when == when and h.method in ("*", method) and h.path in path]:
+            if hook.times is not None:
+                hook.times -= 1
+                if hook.times <= 0:
+                    self.hooks.remove(hook)
+            hook.action(self)
 
     def _route(self, path: str) -> Route:
         parts = [p for p in path.split("/") if p]

@@ -75,7 +75,7 @@ def test_no_permission_to_create_pods_is_unknown(world: World) -> None:
     world.api.fail("POST", "/pods", status=403, message='pods is forbidden: User "system:serviceaccount:bizra-bot:'
                    'bizra-bot" cannot create resource "pods" in API group "" in the namespace "bizra-production"')
     said = only_broken(run_verify(world), "admission", CheckStatus.UNKNOWN)
-    assert "no permission" in said and "ops/bot/rbac.yaml" in said
+    assert "no permission" in said and "ops/bot/base/rbac.yaml" in said
 
 
 def test_refused_for_another_reason_proves_nothing(world: World) -> None:

@@ -172,7 +172,7 @@ def test_no_permission_is_unknown_with_the_reason(world: World) -> None:
     world.api.fail("GET", "/jobs/poi-attestation-validator", status=403, times=5,
                    message='jobs.batch "poi-attestation-validator" is forbidden')
     said = only_broken(run_verify(world), "poi_job", CheckStatus.UNKNOWN)
-    assert "no permission" in said and "ops/bot/rbac.yaml" in said
+    assert "no permission" in said and "ops/bot/base/rbac.yaml" in said
 
 
 def test_kubernetes_api_down_makes_every_cluster_check_unknown(world: World) -> None:

@@ -17,6 +17,7 @@ from bot.features.canary.blocks import (
     started_blocks,
     status_blocks,
 )
+from bot.features.canary.flagger.feature import register as register_flagger
 from bot.features.canary.handlers import USAGE, canary_button, canary_command
 from bot.features.canary.render import (
     CanaryAborted,
@@ -40,9 +41,11 @@ from bot.features.canary.render import (
     started_text,
     status_text,
 )
+from bot.features.canary.store import SCHEMA as canary_tables
 
 
 def register(registry: Registry) -> None:
+    registry.add_schema(canary_tables)
     registry.add_subcommand(
         Subcommand(
             name="canary",
@@ -63,3 +66,4 @@ def register(registry: Registry) -> None:
     registry.renderers.add(CanaryNotice, text=notice_text, blocks=notice_blocks)
     registry.add_action("canary.", canary_button)  # Promote / Abort on the run message
     registry.add_breach_listener(on_breach)
+    register_flagger(registry)  # the Flagger engine's webhooks, buttons and renderers (bot/features/canary/flagger/)

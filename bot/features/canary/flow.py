@@ -7,9 +7,12 @@ through the cluster adapter, records the outcome (stage, history, audit, last st
 step in the run's thread and edits the run message (the thread's root; docs/canary.md). It returns
 the result model the renderers show.
 
-Order of every change: decide → claim (BEGIN IMMEDIATE, expected stage) → cluster → record. The
-recorded stage moves only after the cluster accepted the whole manifest; a failed apply is undone
-by re-applying the stage that was live, and the claim is released, so state stays consistent.
+Order of every change: decide → claim (BEGIN IMMEDIATE, expected stage) → engine → record. The
+cluster side is the engine's (`canary.engine`: bot/features/canary/engines/, the port in
+commands/canary_engine.py); the policy is decided here, once, for every engine. The recorded
+stage moves only after the engine carried the step out; a failed step is undone by the engine
+(the gateway re-applies the stage that was live), and the claim is released, so state stays
+consistent.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,11 +29,11 @@ from bot.core.audit import AuditOutcome, record
 from bot.core.delivery import Postable
 from bot.core.runtime import Runtime
 from bot.features.canary import store as store
-from bot.features.canary.inputs import canary_pods, gap_limit, gate_verdict, load_documents, slo_samples, stages
+from bot.features.canary.engines import engine_for
+from bot.features.canary.inputs import gap_limit, gate_verdict, slo_samples, stages
 from bot.features.releases.history import record_aborted, record_stable
 from bot.features.signoff.handlers import current as signoff_now
 from commands.canary import (
-    ApplyFailed,
     CanaryAborted,
     CanaryAction,
     CanaryApplyFailed,
@@ -48,14 +50,19 @@ from commands.canary import (
     PromotionCheck,
     RunOutcome,
     Stage,
-    apply_documents,
     check_promotion,
-    complete_release,
-    restore_stable_image,
     start_refusals,
-    substitute_image,
 )
-from commands.cluster import Cluster, ClusterError, KubeObject
+from commands.canary_engine import (
+    CanaryEngine,
+    EngineFailed,
+    EngineKind,
+    EngineObservation,
+    RevisionChanged,
+    hold_of,
+    view_of,
+)
+from commands.cluster import Cluster, ClusterError
 from commands.signoff import canary_refusal
 
 log = logging.getLogger(__name__)
@@ -84,19 +91,6 @@ def _audit(runtime: Runtime, *, actor: str, channel: str, action: str, before: A
            detail: str = "") -> None:
     record(runtime, actor=actor, channel=channel, action=f"canary.{action}", target=target_name(runtime),
            before=before, after=after, outcome=outcome, detail=detail)
-
-
-def _documents(runtime: Runtime, path: Path, *, image: str) -> list[KubeObject]:
-    return substitute_image(load_documents(path), placeholder=runtime.config.canary.image_placeholder, image=image,
-                            source=str(path))
-
-
-def _stage_documents(runtime: Runtime, stage: Stage, *, image: str) -> list[KubeObject]:
-    return _documents(runtime, Path(stage.manifest), image=image)
-
-
-def _stable_documents(runtime: Runtime, *, image: str) -> list[KubeObject]:
-    return _documents(runtime, runtime.config.canary.stable_manifest, image=image)
 
 
 class Thread:
@@ -207,6 +201,11 @@ def _signoff_refusal(runtime: Runtime, *, force_reason: str | None) -> tuple[str
     return refusal, ""
 
 
+def _engine(runtime: Runtime, run: CanaryRun | None = None) -> CanaryEngine:
+    """The engine of the run (the one it started with), else the configured one."""
+    return engine_for(runtime, run.engine if run is not None else None)
+
+
 def start(runtime: Runtime, *, image: str, actor: str, channel: str, force_reason: str | None = None) -> BaseModel:
     stage_list = stages(runtime)
     first = stage_list[0]
@@ -215,23 +214,21 @@ def start(runtime: Runtime, *, image: str, actor: str, channel: str, force_reaso
     cluster: Cluster | None = None
     stable_image: str | None = None
     reasons: list[str] = []
+    engine = _engine(runtime)
     try:
         cluster = _cluster(runtime)
-        stable = cluster.read_deployment(namespace=release.namespace, name=release.deployment)
-        stable_image = stable.images.get(release.container, "")
+        stable_image = engine.stable_image()
     except ClusterError as exc:
-        reasons.append(f"The stable Deployment could not be read: {exc}")
+        reasons.append(f"{engine.stable_label} could not be read: {exc}")
     reasons = start_refusals(image=image, repository=release.image_repository, gates=gate_verdict(runtime),
                              active=existing.run if existing else None, stable_image=stable_image) + reasons
     signoff_refusal, signoff_note = _signoff_refusal(runtime, force_reason=force_reason)
     if signoff_refusal:
         reasons.append(signoff_refusal)
-    documents: list[KubeObject] = []
     if not reasons:
         try:
-            documents = _stage_documents(runtime, first, image=image)
-            restore = _stable_documents(runtime, image=image)
-        except ManifestError as exc:
+            reasons.extend(engine.check_start(image))
+        except ClusterError as exc:
             reasons.append(str(exc))
     if reasons or cluster is None:
         _audit(runtime, actor=actor, channel=channel, action="start", before=_where(existing.run if existing else None,
@@ -239,29 +236,30 @@ def start(runtime: Runtime, *, image: str, actor: str, channel: str, force_reaso
         return CanaryRefused(action=CanaryAction.START, reasons=reasons)
     now = runtime.clock.now()
     run = CanaryRun(id=store.new_token()[:8], image=image, stage=0, stage_started_at=now, started_at=now,
-                    started_by=actor, channel=channel, stable_image=stable_image or "")
+                    started_by=actor, channel=channel, stable_image=stable_image or "", engine=str(engine.kind))
     claim = store.claim_start(runtime, run, now=now, timeout=_timeout(runtime))
     if claim.token is None:
         _audit(runtime, actor=actor, channel=channel, action="start", before=_where(claim.run, stage_list), after="",
                outcome=AuditOutcome.REFUSED, detail=claim.refusal or "")
         return CanaryRefused(action=CanaryAction.START, reasons=[claim.refusal or "Another start is in progress."])
-    namespace = runtime.config.release.namespace
     try:
-        applied = apply_documents(cluster, documents, namespace=namespace)
-    except ApplyFailed as failed:
-        restored, restore_error = _restore(cluster, restore, namespace=namespace, needed=bool(failed.applied))
+        step = engine.begin(run, first)
+    except EngineFailed as failed:
         store.abandon_start(runtime, claim.token)
         failure = CanaryApplyFailed(action=CanaryAction.START, run=None, target=first.name, applied=failed.applied,
-                                    failed=failed.failed, error=str(failed.error), restored=restored,
-                                    restore_error=restore_error)
+                                    failed=failed.failed, error=failed.error, restored=failed.restored,
+                                    restore_error=failed.restore_error)
         _audit(runtime, actor=actor, channel=channel, action="start", before=_where(None, stage_list),
                after=_where(None, stage_list), outcome=AuditOutcome.FAILED,
                detail=f"{image}: {failed.failed} failed: {failed.error}; applied before it: {failed.applied}; "
-                      f"restored: {restored}")
+                      f"restored: {failed.restored}")
         return failure
     started_at = runtime.clock.now()
-    run = run.model_copy(update={"stage_started_at": started_at, "started_at": started_at})
-    result = CanaryStarted(run=run, stage=first, stages=len(stage_list), applied=applied)
+    revision = step.revision.key if step.revision else ""
+    run = run.model_copy(update={"stage_started_at": started_at, "started_at": started_at, "revision": revision})
+    if revision:
+        store.set_revision(runtime, claim.token, revision)
+    result = CanaryStarted(run=run, stage=first, stages=len(stage_list), applied=step.applied, note=step.note)
     store.advance(runtime, claim.token, stage=0, stage_started_at=started_at, event=f"Canary started by <@{actor}>")
     # The run message first (the thread's root), then the step in its thread.
     thread = Thread(runtime, channel=channel, thread_ts=None)
@@ -273,36 +271,27 @@ def start(runtime: Runtime, *, image: str, actor: str, channel: str, force_reaso
     store.set_message(runtime, run.id, channel=thread.channel, ts=ts)
     run = run.model_copy(update={"thread_ts": ts, "message_channel": thread.channel or ""})
     store.add_history(runtime, run=run, actor=actor, event="start", stage_before=None, stage_after=0, outcome="ok",
-                      detail=", ".join(applied))
+                      detail=", ".join(step.applied))
     _audit(runtime, actor=actor, channel=channel, action="start", before=_where(None, stage_list),
-           after=_where(run, stage_list), outcome=AuditOutcome.OK, detail=f"applied {first.manifest}: {applied}"
-           + (f"; {signoff_note}" if signoff_note else ""))
+           after=_where(run, stage_list), outcome=AuditOutcome.OK, detail=f"applied {step.source}: {step.applied}"
+           + (f"; revision {revision}" if revision else "") + (f"; {signoff_note}" if signoff_note else ""))
     return result.model_copy(update={"run": run})
-
-
-def _restore(cluster: Cluster, documents: list[KubeObject], *, namespace: str,
-             needed: bool) -> tuple[bool | None, str | None]:
-    """Re-apply what was live before a failed apply; (None, None) when nothing had been applied."""
-    if not needed:
-        return None, None
-    try:
-        apply_documents(cluster, documents, namespace=namespace)
-    except ApplyFailed as again:
-        return False, f"{again.failed}: {again.error}"
-    return True, None
 
 
 # -- status ---------------------------------------------------------------------------------------
 
 
-def review(runtime: Runtime, run: CanaryRun, cluster: Cluster | None, *, cluster_error: str | None = None
-           ) -> PromotionCheck:
+def review(runtime: Runtime, run: CanaryRun, observation: EngineObservation | None = None) -> PromotionCheck:
+    """The promotion policy on the run now: its stage's SLO record, and the pods (and, for a controller-driven
+    engine, whether it holds at the stage with the approved revision) as the engine observes them."""
     stage_list = stages(runtime)
     now = runtime.clock.now()
+    seen = observation if observation is not None else _engine(runtime, run).observe(run)
+    hold = None if seen.engine is EngineKind.GATEWAY else hold_of(seen, run)
     return check_promotion(
         run=run, stages=stage_list, now=now,
         samples=slo_samples(runtime, start=run.stage_started_at, end=now), gap_limit=gap_limit(runtime),
-        pods=canary_pods(runtime, cluster, error=cluster_error), require_ready=runtime.config.canary.require_ready,
+        pods=seen.pods, require_ready=runtime.config.canary.require_ready, hold=hold,
     )
 
 
@@ -314,12 +303,6 @@ def status(runtime: Runtime) -> CanaryStatus:
         last = (f"{entries[0].event} of `{entries[0].image}` by {entries[0].actor} at {entries[0].at:%Y-%m-%d %H:%M} "
                 f"UTC ({entries[0].outcome})") if entries else None
         return CanaryStatus(active=False, stages=len(stage_list), last_event=last)
-    cluster: Cluster | None = None
-    error: str | None = None
-    try:
-        cluster = _cluster(runtime)
-    except ClusterError as exc:
-        error = str(exc)
     run = active.run
     mismatch = _config_mismatch(run, stage_list)
     if mismatch:
@@ -328,9 +311,10 @@ def status(runtime: Runtime) -> CanaryStatus:
     if active.transition:
         kind = active.transition.split(":")[0]
         pending = f"{kind} in progress since {active.transition_at:%H:%M:%S} UTC" if active.transition_at else kind
+    observation = _engine(runtime, run).observe(run)
     return CanaryStatus(active=True, run=run, stage=stage_list[run.stage], stages=len(stage_list),
-                        check=review(runtime, run, cluster, cluster_error=error), pending=pending,
-                        last_event=active.last_event)
+                        check=review(runtime, run, observation), pending=pending, last_event=active.last_event,
+                        engine=None if observation.engine is EngineKind.GATEWAY else view_of(observation))
 
 
 # -- promote --------------------------------------------------------------------------------------
@@ -347,24 +331,22 @@ def promote(runtime: Runtime, *, actor: str, channel: str, force_reason: str | N
     if mismatch:
         return CanaryRefused(action=CanaryAction.PROMOTE, reasons=[mismatch])
     try:
-        cluster = _cluster(runtime)
+        _cluster(runtime)
     except ClusterError as exc:
         _audit(runtime, actor=actor, channel=channel, action="promote", before=_where(run, stage_list), after="",
                outcome=AuditOutcome.REFUSED, detail=str(exc))
         return CanaryRefused(action=CanaryAction.PROMOTE, reasons=[str(exc)])
-    check = review(runtime, run, cluster)
+    engine = _engine(runtime, run)
+    check = review(runtime, run)
     bypassed = [blocker.reason for blocker in check.blockers]
     if check.blockers and force_reason is None:
         _audit(runtime, actor=actor, channel=channel, action="promote", before=_where(run, stage_list), after="",
                outcome=AuditOutcome.REFUSED, detail=" | ".join(bypassed))
         return CanaryRefused(action=CanaryAction.PROMOTE, reasons=bypassed, possible_at=check.possible_at,
                              waiting_helps=check.waiting_helps, conditions=check.conditions)
-    try:
-        documents = (_stage_documents(runtime, check.next_stage, image=run.image) if check.next_stage
-                     else _stable_documents(runtime, image=run.image))
-        restore = _stage_documents(runtime, check.stage, image=run.image)
-    except ManifestError as exc:
-        return CanaryRefused(action=CanaryAction.PROMOTE, reasons=[str(exc)])
+    problems = engine.check_advance(run, from_stage=check.stage, to_stage=check.next_stage)
+    if problems:
+        return CanaryRefused(action=CanaryAction.PROMOTE, reasons=problems)
     claim = store.claim(runtime, kind="promote", expected_stage=run.stage, now=runtime.clock.now(),
                         timeout=_timeout(runtime))
     if claim.token is None:
@@ -374,25 +356,26 @@ def promote(runtime: Runtime, *, actor: str, channel: str, force_reason: str | N
     forced = f"forced: {force_reason}; bypassed: {' | '.join(bypassed)}" if force_reason is not None and bypassed \
         else ""
     if check.next_stage is None:
-        return _complete(runtime, cluster, run=run, token=claim.token, actor=actor, channel=channel,
-                         documents=documents, force_reason=force_reason if bypassed else None, bypassed=bypassed,
+        return _complete(runtime, engine, run=run, stage=check.stage, token=claim.token, actor=actor,
+                         channel=channel, force_reason=force_reason if bypassed else None, bypassed=bypassed,
                          forced=forced)
-    namespace = runtime.config.release.namespace
     target = check.next_stage
     try:
-        applied = apply_documents(cluster, documents, namespace=namespace)
-    except ApplyFailed as failed:
-        restored, restore_error = _restore(cluster, restore, namespace=namespace, needed=bool(failed.applied))
+        step = engine.advance(run, from_stage=check.stage, to_stage=target)
+    except RevisionChanged as changed:
+        return _revision_changed(runtime, changed, run=run, token=claim.token, actor=actor, channel=channel,
+                                 action="promote")
+    except EngineFailed as failed:
         store.release(runtime, claim.token, event=f"promotion to stage {target.number} failed")
         store.add_history(runtime, run=run, actor=actor, event="promote", stage_before=run.stage,
                           stage_after=run.stage, outcome="failed", detail=f"{failed.failed}: {failed.error}")
         _audit(runtime, actor=actor, channel=channel, action="promote", before=_where(run, stage_list),
                after=_where(run, stage_list), outcome=AuditOutcome.FAILED,
                detail=f"{failed.failed} failed: {failed.error}; applied before it: {failed.applied}; restored "
-                      f"{check.stage.name}: {restored} {restore_error or ''} {forced}".strip())
+                      f"{check.stage.name}: {failed.restored} {failed.restore_error or ''} {forced}".strip())
         failure = CanaryApplyFailed(action=CanaryAction.PROMOTE, run=run, target=target.name, applied=failed.applied,
-                                    failed=failed.failed, error=str(failed.error), restored=restored,
-                                    restore_error=restore_error)
+                                    failed=failed.failed, error=failed.error, restored=failed.restored,
+                                    restore_error=failed.restore_error)
         Thread.of(runtime, run, channel=channel).post(failure)
         refresh(runtime)
         return failure
@@ -404,34 +387,50 @@ def promote(runtime: Runtime, *, actor: str, channel: str, force_reason: str | N
                       stage_after=target.index, outcome="ok", detail=forced)
     _audit(runtime, actor=actor, channel=channel, action="promote", before=_where(run, stage_list),
            after=_where(moved, stage_list), outcome=AuditOutcome.OK,
-           detail=f"applied {target.manifest}: {applied}" + (f"; {forced}" if forced else ""))
+           detail=f"applied {step.source}: {step.applied}" + (f"; {forced}" if forced else ""))
     result = CanaryPromoted(run=moved, from_stage=check.stage, to_stage=target, stages=len(stage_list), by=actor,
-                            applied=applied, forced_reason=force_reason if bypassed else None, bypassed=bypassed)
+                            applied=step.applied, forced_reason=force_reason if bypassed else None, bypassed=bypassed,
+                            note=step.note)
     Thread.of(runtime, run, channel=channel).post(result)
     refresh(runtime)
     return result
 
 
-def _complete(runtime: Runtime, cluster: Cluster, *, run: CanaryRun, token: str, actor: str, channel: str,
-              documents: list[KubeObject], force_reason: str | None, bypassed: list[str], forced: str) -> BaseModel:
+def _revision_changed(runtime: Runtime, changed: RevisionChanged, *, run: CanaryRun, token: str, actor: str,
+                      channel: str, action: str) -> CanaryRefused:
+    """The engine runs another revision than the approved one: nothing was done; the run says so in its thread."""
+    stage_list = stages(runtime)
+    store.release(runtime, token, event="a new revision voided the approval")
+    store.add_history(runtime, run=run, actor=actor, event=action, stage_before=run.stage, stage_after=run.stage,
+                      outcome="refused", detail=str(changed))
+    _audit(runtime, actor=actor, channel=channel, action=action, before=_where(run, stage_list), after="",
+           outcome=AuditOutcome.REFUSED,
+           detail=f"approved revision {changed.approved.key}, found {changed.found.key}: {changed}")
+    refused = CanaryRefused(action=CanaryAction.PROMOTE, reasons=[str(changed)], waiting_helps=False,
+                            hint="`/bizra canary abort` this run, then start one for the new image.")
+    Thread.of(runtime, run, channel=channel).post(refused, is_reply=False)
+    refresh(runtime)
+    return refused
+
+
+def _complete(runtime: Runtime, engine: CanaryEngine, *, run: CanaryRun, stage: Stage, token: str, actor: str,
+              channel: str, force_reason: str | None, bypassed: list[str], forced: str) -> BaseModel:
     release = runtime.config.release
     stage_list = stages(runtime)
     thread = Thread.of(runtime, run, channel=channel)
     try:
-        done = complete_release(cluster, namespace=release.namespace, deployment=release.deployment,
-                                container=release.container, image=run.image, stable_documents=documents)
-    except (ClusterError, ApplyFailed) as exc:
-        error = exc.error if isinstance(exc, ApplyFailed) else exc
+        done = engine.complete(run, stage)
+    except RevisionChanged as changed:
+        return _revision_changed(runtime, changed, run=run, token=token, actor=actor, channel=channel,
+                                 action="complete")
+    except EngineFailed as failed:
         store.release(runtime, token, event="completion failed")
         store.add_history(runtime, run=run, actor=actor, event="complete", stage_before=run.stage,
-                          stage_after=run.stage, outcome="failed", detail=str(error))
+                          stage_after=run.stage, outcome="failed", detail=failed.error)
         _audit(runtime, actor=actor, channel=channel, action="complete", before=_where(run, stage_list),
-               after=_where(run, stage_list), outcome=AuditOutcome.FAILED, detail=f"{error} {forced}".strip())
-        failure = CanaryApplyFailed(
-            action=CanaryAction.PROMOTE, run=run, target="completion",
-            applied=exc.applied if isinstance(exc, ApplyFailed) else [],
-            failed=exc.failed if isinstance(exc, ApplyFailed) else f"Deployment/{release.deployment}",
-            error=str(error))
+               after=_where(run, stage_list), outcome=AuditOutcome.FAILED, detail=f"{failed.error} {forced}".strip())
+        failure = CanaryApplyFailed(action=CanaryAction.PROMOTE, run=run, target="completion", applied=failed.applied,
+                                    failed=failed.failed, error=failed.error)
         thread.post(failure)
         refresh(runtime)
         return failure
@@ -446,18 +445,21 @@ def _complete(runtime: Runtime, cluster: Cluster, *, run: CanaryRun, token: str,
         return pending
     warnings: list[str] = []
     try:
-        warning = record_stable(runtime, image=run.image, source=f"canary {run.id}", by=actor, cluster=cluster)
+        warning = record_stable(runtime, image=run.image, source=f"canary {run.id}", by=actor,
+                                cluster=_cluster(runtime))
     except ValueError as exc:
         warning = str(exc)
-    if warning:
+    # The last-stable annotation is written on the Deployment; with a controller-driven engine the controller's
+    # own record (the Rollout's stableRS, Flagger's primary) is the cluster's answer, and there may be no such
+    # Deployment: the release history entry is what counts.
+    if warning and engine.kind is EngineKind.GATEWAY:
         warnings.append(warning)
     store.end(runtime, token)
     store.add_history(runtime, run=run, actor=actor, event="complete", stage_before=run.stage, stage_after=None,
                       outcome="ok", detail=forced)
     _audit(runtime, actor=actor, channel=channel, action="complete", before=_where(run, stage_list),
            after={"stable_image": run.image, "canary": "none"}, outcome=AuditOutcome.OK,
-           detail=f"applied {runtime.config.canary.stable_manifest}: {done.applied}"
-           + (f"; {forced}" if forced else ""))
+           detail=f"applied {done.source}: {done.applied}" + (f"; {forced}" if forced else ""))
     result = CanaryCompleted(run=run, by=actor, applied=done.applied, forced_reason=force_reason, bypassed=bypassed,
                              warnings=warnings)
     thread.post(result)
@@ -487,10 +489,12 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
         return CanaryRefused(action=CanaryAction.ABORT, reasons=["No canary is active; there is nothing to abort."])
     run = active.run
     action = "auto_rollback" if automatic else "abort"
-    release = runtime.config.release
+    engine = _engine(runtime, run)
     try:
-        documents = _stable_documents(runtime, image=run.image)
-        cluster = _cluster(runtime)
+        problems = engine.check_abort(run)
+        if problems:
+            raise ManifestError(" ".join(problems))
+        _cluster(runtime)
     except (ManifestError, ClusterError) as exc:
         _audit(runtime, actor=actor, channel=channel, action=action, before=_where(run, stage_list), after="",
                outcome=AuditOutcome.FAILED, detail=f"{exc}; reason: {reason}")
@@ -508,30 +512,22 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
     run = claim.run or run
     stage = stage_list[min(run.stage, len(stage_list) - 1)]
     thread = Thread.of(runtime, run, channel=channel)
-    restored: list[str] = []
     try:
-        # A completion that had begun moved the stable Deployment to the canary image: undo that first,
-        # so "all traffic to stable" means the version that was stable before the canary.
-        done = restore_stable_image(cluster, namespace=release.namespace, deployment=release.deployment,
-                                    container=release.container, run=run)
-        restored = [done] if done else []
-        applied = restored + apply_documents(cluster, documents, namespace=release.namespace)
-    except (ApplyFailed, ClusterError) as exc:
-        failed = exc.failed if isinstance(exc, ApplyFailed) else f"Deployment/{release.deployment}"
-        error = exc.error if isinstance(exc, ApplyFailed) else exc
-        before_failure = restored + (exc.applied if isinstance(exc, ApplyFailed) else [])
+        step = engine.abort(run)
+    except EngineFailed as failed:
         store.release(runtime, claim.token, event=f"{action} failed")
         store.add_history(runtime, run=run, actor=actor, event=action, stage_before=run.stage,
-                          stage_after=run.stage, outcome="failed", detail=f"{failed}: {error}")
+                          stage_after=run.stage, outcome="failed", detail=f"{failed.failed}: {failed.error}")
         _audit(runtime, actor=actor, channel=channel, action=action, before=_where(run, stage_list),
                after=_where(run, stage_list), outcome=AuditOutcome.FAILED,
-               detail=f"{failed} failed: {error}; applied before it: {before_failure}; reason: {reason}")
+               detail=f"{failed.failed} failed: {failed.error}; applied before it: {failed.applied}; reason: {reason}")
         result = CanaryAborted(run=run, stage=stage, by=actor, reason=reason, automatic=automatic,
-                               applied=before_failure, error=f"{failed}: {error}")
+                               applied=failed.applied, error=f"{failed.failed}: {failed.error}")
         if not automatic:
             thread.post(result)
         refresh(runtime)
         return result
+    applied = step.applied
     store.end(runtime, claim.token)
     record_aborted(runtime, image=run.image, by=actor,
                    source=f"canary {run.id}" + (" (auto-rollback)" if automatic else ""))  # in /bizra history
@@ -539,11 +535,12 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
                       stage_before=run.stage, stage_after=None, outcome="ok", detail=reason)
     _audit(runtime, actor=actor, channel=channel, action=action,
            before=_where(run, stage_list), after={"canary": "none", "traffic": "100% stable"},
-           outcome=AuditOutcome.OK, detail=f"applied {runtime.config.canary.stable_manifest}: {applied}; "
-                                           f"reason: {reason}")
+           outcome=AuditOutcome.OK, detail=f"applied {step.source}: {applied}; reason: {reason}")
     result = CanaryAborted(run=run, stage=stage, by=actor, reason=reason, automatic=automatic, applied=applied)
     if not automatic:
         thread.post(result)
+    if step.note:
+        thread.post(step.note, is_reply=False)
     _finish(runtime, thread, run=run, outcome=RunOutcome.ROLLED_BACK if automatic else RunOutcome.ABORTED,
             by=actor, reason=reason, step="auto-rollback" if automatic else f"aborted by <@{actor}>")
     return result

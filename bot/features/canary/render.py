@@ -20,6 +20,7 @@ from commands.canary import (
     CanaryRunMessage,
     CanaryStarted,
     CanaryStatus,
+    EngineView,
     PromotionCheck,
     RunOutcome,
     bake_fraction,
@@ -85,7 +86,9 @@ def started_lines(result: CanaryStarted) -> list[str]:
         f":rocket: Canary started: stage {stage.number}/{result.stages} ({stage.name}), {stage.weight}% of traffic "
         f"on `{result.run.image}`",
         f"Bake {human(stage.bake)}: promotable from {_at(result.run.stage_started_at + stage.bake)} if SLOs stay OK.",
-        f"Applied (server-side, field manager bizra-bot): {', '.join(result.applied)}",
+        (f"Applied (server-side, field manager bizra-bot): {', '.join(result.applied)}"
+         if result.run.engine == "gateway" else f"Changed ({result.run.engine}): {', '.join(result.applied)}"),
+        *([result.note] if result.note else []),
         f"Started by <@{result.run.started_by}> · canary `{result.run.id}`",
     ]
 
@@ -110,6 +113,7 @@ def promoted_lines(result: CanaryPromoted) -> list[str]:
         f"{human(to.bake)}: promotable from {_at(result.run.stage_started_at + to.bake)} if SLOs stay OK.",
         *_forced(result.forced_reason, result.bypassed),
         f"Applied: {', '.join(result.applied)}",
+        *([result.note] if result.note else []),
         f"Promoted by <@{result.by}>",
     ]
 
@@ -251,10 +255,28 @@ def status_lines(result: CanaryStatus, *, slack: bool = False) -> list[str]:
     ]
     if result.pending:
         lines.append(f":hourglass_flowing_sand: {result.pending}")
+    if result.engine is not None:
+        lines += engine_lines(result.engine)
     if result.check is not None:
         if slack:
             lines.append(f"Bake {progress_bar(bake_fraction(result.check))}")
         lines += _check_lines(result.check, slack=slack)
+    return lines
+
+
+def engine_lines(view: EngineView) -> list[str]:
+    """What the controller shows (argo-rollouts, flagger): its resource, phase, weight, revisions, conditions."""
+    if view.error:
+        return [f":warning: {view.resource or view.engine}: could not be read: {view.error}"]
+    weight = f", canary weight {view.weight}%" if view.weight is not None else ""
+    lines = [f"Engine `{view.engine}`: {view.resource} is {view.phase}{weight} ({view.message})."]
+    if view.revision:
+        lines.append(f"Canary revision: {view.revision}.")
+    if view.stable_revision:
+        lines.append(f"Stable revision: {view.stable_revision}.")
+    if view.conditions:
+        since = f" (last transition {view.last_transition:%H:%M:%S} UTC)" if view.last_transition else ""
+        lines.append(f"Conditions: {', '.join(view.conditions)}{since}.")
     return lines
 
 

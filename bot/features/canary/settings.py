@@ -8,8 +8,11 @@ Relative manifest paths are read from the bot's working directory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.features.canary.flagger.settings import FlaggerSettings
 
 
 class StageSettings(BaseModel):
@@ -30,8 +33,29 @@ def _default_stages() -> list[StageSettings]:
     ]
 
 
+class ArgoRolloutsSettings(BaseModel):
+    """`canary.argo_rollouts`: the Rollout the `argo-rollouts` engine drives (docs/canary.md, Engines)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rollout: str = Field(default="node0", description="The Rollout (argoproj.io/v1alpha1) in release.namespace.")
+    follow_seconds: float = Field(
+        default=120.0, ge=0,
+        description="How long start/promote/abort follow the controller to the next pause (or the end) before "
+                    "answering; the stage's bake starts when the controller holds there.")
+    poll_seconds: float = Field(default=0.2, gt=0, description="Pause between reads while following the controller.")
+
+
 class CanarySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["gateway", "flagger", "argo-rollouts"] = Field(
+        default="gateway",
+        description="What moves the traffic: gateway (the bot applies the HTTPRoute stage manifests), flagger "
+                    "(Flagger runs the canary and asks the bot through its webhooks), argo-rollouts (the bot promotes "
+                    "an Argo Rollout's pauses).")
+    argo_rollouts: ArgoRolloutsSettings = Field(default_factory=ArgoRolloutsSettings)
+    flagger: FlaggerSettings = Field(default_factory=FlaggerSettings)
 
     stages: list[StageSettings] = Field(
         default_factory=_default_stages,
@@ -85,4 +109,10 @@ class CanarySettings(BaseModel):
     def _placeholder(self) -> CanarySettings:
         if not self.image_placeholder.strip():
             raise ValueError("image_placeholder must not be empty")
+        # A transition holds the store's claim while it follows the controller: a claim older than
+        # transition_timeout_seconds counts as abandoned, so following must end well before that.
+        if self.argo_rollouts.follow_seconds * 2 >= self.transition_timeout_seconds:
+            raise ValueError(f"argo_rollouts.follow_seconds ({self.argo_rollouts.follow_seconds:g}) must be less than "
+                             f"half of transition_timeout_seconds ({self.transition_timeout_seconds:g}), or another "
+                             "replica could take over a promotion that is still following the controller")
         return self

@@ -5,7 +5,7 @@ row: one canary at a time), and one `canary_history` row per event. The state su
 and is shared by replicas on the same volume.
 
 One transition at a time: a start, promote or abort first *claims* the run inside a
-`BEGIN IMMEDIATE` transaction (comparing the stage it decided on with the stored one and checking
+store transaction (`db.transaction()`) (comparing the stage it decided on with the stored one and checking
 that no other transition holds the claim), then touches the cluster, then *finishes* the claim
 (advancing the stage only when the cluster change succeeded). Two promotes racing (two people,
 two replicas, a Slack retry) therefore apply one stage: the second finds the claim taken or the
@@ -16,15 +16,14 @@ abandoned by a crashed process and may be taken over.
 from __future__ import annotations
 
 import secrets
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
+from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
-from bot.core.store import Database
+from bot.core.store import Connection, Database, Row
 from commands.canary import CanaryRun
 
 _DDL = """
@@ -42,7 +41,9 @@ CREATE TABLE IF NOT EXISTS canary_active (
     transition TEXT,
     transition_at TEXT,
     last_event TEXT,
-    message_channel TEXT
+    message_channel TEXT,
+    engine TEXT,
+    revision TEXT
 );
 CREATE TABLE IF NOT EXISTS canary_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,31 +60,19 @@ CREATE TABLE IF NOT EXISTS canary_history (
 """
 
 
-# Columns added after the first release of the table: stores made before them get them on first use.
-_ADDED_COLUMNS = {"message_channel": "TEXT"}
-_upgraded: set[str] = set()  # "<path>:<id(db)>"
-_upgrade_lock = threading.Lock()
+# Columns added after the first release of the table. Version 1 adopts a store of commit 10b9b11 or earlier
+# (the run message's channel); version 2 adds the canary engine and its revision. New columns: a new
+# Migration (its `columns` add them to existing tables; the DDL above already has them for new stores).
+SCHEMA = Schema("canary", [
+    Migration(1, _DDL, columns={"canary_active": {"message_channel": "TEXT"}}),
+    Migration(2, columns={"canary_active": {"engine": "TEXT", "revision": "TEXT"}}),
+])
 
 
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
-    _upgrade(db)
+    db.ensure(SCHEMA)
     return db
-
-
-def _upgrade(db: Database) -> None:
-    """ALTER TABLE for a `canary_active` made before the run message existed (once per store per process)."""
-    key = f"{db.path}:{id(db)}"
-    with _upgrade_lock:
-        if key in _upgraded:
-            return
-        with db.transaction() as connection:
-            have = {row["name"] for row in connection.execute("PRAGMA table_info(canary_active)").fetchall()}
-            for name, kind in _ADDED_COLUMNS.items():
-                if name not in have:
-                    connection.execute(f"ALTER TABLE canary_active ADD COLUMN {name} {kind}")
-        _upgraded.add(key)
 
 
 def _iso(when: datetime) -> str:
@@ -106,13 +95,14 @@ class Active:
         return bool(self.transition and self.transition.startswith("start:"))
 
 
-def _row_to_active(row: sqlite3.Row) -> Active:
+def _row_to_active(row: Row) -> Active:
     data = dict(row)
     run = CanaryRun(
         id=data["id"], image=data["image"], stage=data["stage"], stage_started_at=_when(data["stage_started_at"]),
         started_at=_when(data["started_at"]), started_by=data["started_by"], channel=data["channel"],
         thread_ts=data["thread_ts"], stable_image=data["stable_image"],
         message_channel=data.get("message_channel") or "",
+        engine=data.get("engine") or "gateway", revision=data.get("revision") or "",
     )
     at = data["transition_at"]
     return Active(run=run, transition=data["transition"], transition_at=_when(at) if at else None,
@@ -155,10 +145,10 @@ def claim_start(runtime: Runtime, run: CanaryRun, *, now: datetime, timeout: tim
             connection.execute("DELETE FROM canary_active WHERE slot = 1")  # an abandoned start
         connection.execute(
             "INSERT INTO canary_active (slot, id, image, stage, stage_started_at, started_at, started_by, channel, "
-            "thread_ts, stable_image, transition, transition_at, last_event) "
-            "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            "thread_ts, stable_image, transition, transition_at, last_event, engine, revision) "
+            "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
             (run.id, run.image, run.stage, _iso(run.stage_started_at), _iso(run.started_at), run.started_by,
-             run.channel, run.thread_ts, run.stable_image, f"start:{token}", _iso(now)),
+             run.channel, run.thread_ts, run.stable_image, f"start:{token}", _iso(now), run.engine, run.revision),
         )
     return Claim(token=token, run=run)
 
@@ -186,7 +176,7 @@ def claim(runtime: Runtime, *, kind: str, expected_stage: int | None, now: datet
     return Claim(token=token, run=active.run)
 
 
-def _holds(connection: sqlite3.Connection, token: str) -> bool:
+def _holds(connection: Connection, token: str) -> bool:
     row = connection.execute("SELECT transition FROM canary_active WHERE slot = 1").fetchone()
     return bool(row and row["transition"] and row["transition"].endswith(":" + token))
 
@@ -197,6 +187,15 @@ def release(runtime: Runtime, token: str, *, event: str) -> None:
         if _holds(connection, token):
             connection.execute("UPDATE canary_active SET transition = NULL, transition_at = NULL, last_event = ? "
                                "WHERE slot = 1", (event,))
+
+
+def set_revision(runtime: Runtime, token: str, revision: str) -> bool:
+    """Bind the run to the revision its engine approved (the pod-template hash, Flagger checksum), under the claim."""
+    with _db(runtime).transaction() as connection:
+        if not _holds(connection, token):
+            return False
+        connection.execute("UPDATE canary_active SET revision = ? WHERE slot = 1", (revision,))
+    return True
 
 
 def abandon_start(runtime: Runtime, token: str) -> None:

@@ -7,9 +7,11 @@ from bot.features.evidence.assemble import sweep
 from bot.features.evidence.blocks import archived_blocks
 from bot.features.evidence.handlers import USAGE, evidence_command
 from bot.features.evidence.render import EvidenceArchived, archived_text
+from bot.features.evidence.store import SCHEMA as evidence_tables
 
 
 def register(registry: Registry) -> None:
+    registry.add_schema(evidence_tables)
     registry.add_subcommand(
         Subcommand(
             name="evidence",

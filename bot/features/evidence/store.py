@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
 from bot.core.store import Database
 
@@ -26,11 +27,12 @@ CREATE TABLE IF NOT EXISTS evidence_threads (
     thread_ts TEXT NOT NULL
 );
 """
+SCHEMA = Schema("evidence", [Migration(1, _DDL)])
 
 
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     return db
 
 
@@ -38,7 +40,8 @@ def claim(runtime: Runtime, key: str, *, canary_id: str, trigger: str, at: datet
     """True for the one caller (across threads, replicas, retries) that builds the archive for `key`."""
     with _db(runtime).transaction() as connection:
         cursor = connection.execute(
-            "INSERT OR IGNORE INTO evidence_archives (key, canary_id, trigger, state, at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO evidence_archives (key, canary_id, trigger, state, at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING",
             (key, canary_id, trigger, "building", at.astimezone(UTC).isoformat()))
         return cursor.rowcount == 1
 
@@ -54,7 +57,8 @@ def forget(runtime: Runtime, key: str) -> None:
 
 def remember_thread(runtime: Runtime, canary_id: str, *, channel: str, thread_ts: str) -> None:
     _db(runtime).connect().execute(
-        "INSERT OR REPLACE INTO evidence_threads (canary_id, channel, thread_ts) VALUES (?, ?, ?)",
+        "INSERT INTO evidence_threads (canary_id, channel, thread_ts) VALUES (?, ?, ?) "
+        "ON CONFLICT (canary_id) DO UPDATE SET channel = excluded.channel, thread_ts = excluded.thread_ts",
         (canary_id, channel, thread_ts))
 
 

@@ -30,4 +30,5 @@ COMMAND_PERMISSIONS: dict[str, list[tuple[str, Permission | None]]] = {
     "dod": [("dod", P.DOD)],
     "signoff": [("signoff / tick / sign", P.SIGNOFF)],
     "evidence": [("evidence [canary-id]", P.EVIDENCE)],
+    "status": [("status", None)],
 }

@@ -2,7 +2,8 @@
 
 The Promote and Abort buttons are the run message's own (`canary.promote`, `canary.abort`, value
 `<run id>:<stage index>`), so the canary feature's handler runs them with its usual checks; they are
-shown only to a viewer who holds the permission.
+shown only to a viewer who holds the permission. *Roll back…* (`home.rollback`) is the tab's own:
+shown to a viewer holding `rollback`, it posts a rollback confirmation in the release channel.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ from bot.features.canary.render import (
 )
 from bot.features.home.render import (
     HEADER,
+    ROLLBACK_ACTION,
+    ROLLBACK_DIALOG,
+    ROLLBACK_LABEL,
     HomeView,
     alert_lines,
     canary_lines,
     engine_line,
     footer,
     release_lines,
+    rollback_lines,
+    rollback_question,
     slo_lines,
 )
 
@@ -55,12 +61,22 @@ def _buttons(view: HomeView) -> Blocks:
     return [ActionsBlock(block_id=f"home-canary-{canary.run_id}", elements=elements)] if elements else []
 
 
+def _rollback_button(view: HomeView) -> Blocks:
+    if not view.can_rollback:
+        return []
+    button = ButtonElement(text=ROLLBACK_LABEL, action_id=ROLLBACK_ACTION, value="default", style="danger",
+                           confirm=_confirm(ROLLBACK_DIALOG, rollback_question(view)))
+    return [ActionsBlock(block_id="home-rollback", elements=[button])]
+
+
 def home_blocks(view: HomeView) -> Blocks:
     blocks: Blocks = [header(HEADER), context(engine_line(view))]
     blocks += packed_sections(canary_lines(view))
     blocks += _buttons(view)
     blocks.append(DividerBlock())
     blocks += packed_sections([*slo_lines(view), *alert_lines(view)])
+    blocks += packed_sections(rollback_lines(view))
+    blocks += _rollback_button(view)
     blocks.append(DividerBlock())
     blocks += packed_sections(release_lines(view))
     body = blocks[: MAX_VIEW_BLOCKS - 1]

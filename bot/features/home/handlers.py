@@ -7,8 +7,16 @@ of `home_viewers` (user, digest of the view last published, when); `refresh` ren
 and calls `views.publish` only for those whose digest changed (a canary step, an alert opened or
 resolved, a new release, the bake's next tenth).
 
-A click on a Home button carries no channel (and no response_url): the permission is checked here
-with the same empty channel, so a button is shown only when the click would be allowed.
+A click on a Home button carries no channel (and no response_url): the canary's permissions are
+checked here with the same empty channel, so a button is shown only when the click would be allowed.
+*Roll back…* (`home.rollback`, handled here) acts in the release channel, so `rollback` is checked
+there, for showing the button and again (audited) for the click. Its click posts the rollback
+confirmation in the release channel (rollback.handlers.offer, as `/bizra rollback` does) and tells
+the clicker where it is in a DM (the app's Messages tab, `chat.postMessage` to the user ID):
+`chat.postEphemeral` would need the clicker to be in the release channel, and an ephemeral message
+is shown only while that channel is open in their client and is gone on reload, so a click made on
+the Home tab would most likely never be seen. Then the tab is published again (it lists the pending
+confirmation).
 """
 
 from __future__ import annotations
@@ -19,15 +27,21 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.core.delivery import Postable
+from bot.core.invocation import ActionInvocation, Reply
+from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
 from bot.core.store import Database
-from bot.features.access.enforce import check
+from bot.features.access.enforce import check, require
 from bot.features.canary import store as canary_store
 from bot.features.canary.flow import target_name
 from bot.features.canary.inputs import stages
 from bot.features.home.blocks import home_view
-from bot.features.home.render import HomeCanary, HomeView, bake_tenths
+from bot.features.home.render import ROLLBACK_ACTION, HomeCanary, HomeRollback, HomeView, bake_tenths
 from bot.features.releases.history import history
+from bot.features.rollback import confirmations
+from bot.features.rollback.handlers import offer, permalink
+from bot.features.rollback.render import RollbackPosted
 from bot.features.slo.watch import latest_evaluation, load_state
 
 log = logging.getLogger(__name__)
@@ -39,16 +53,23 @@ CREATE TABLE IF NOT EXISTS home_viewers (
     published_at TEXT NOT NULL   -- ISO time of that publish
 );
 """
+SCHEMA = Schema("home", [Migration(1, _DDL)])
 
 
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     return db
 
 
-def _allowed(runtime: Runtime, user_id: str, permission: str) -> bool:
-    return check(runtime, user_id=user_id, user_groups=None, channel_id="", permission=permission).allowed
+def _allowed(runtime: Runtime, user_id: str, permission: str, *, channel_id: str = "") -> bool:
+    return check(runtime, user_id=user_id, user_groups=None, channel_id=channel_id, permission=permission).allowed
+
+
+def _rollbacks(runtime: Runtime, *, at: datetime) -> list[HomeRollback]:
+    return [HomeRollback(id=p.plan.id, channel=p.channel, requested_by=p.plan.requested_by,
+                         current_image=p.plan.current_image, target_image=p.plan.target_image,
+                         expires_at=p.plan.expires_at) for p in confirmations.pending(runtime, now=at)]
 
 
 def _canary(runtime: Runtime, *, at: datetime) -> tuple[HomeCanary | None, str | None]:
@@ -82,12 +103,15 @@ def build_view(runtime: Runtime, user_id: str, *, at: datetime) -> HomeView:
     """Everything the viewer's Home tab shows now."""
     canary, last_event = _canary(runtime, at=at)
     state = load_state(runtime)
+    release = runtime.config.slack.release_channel or ""
     return HomeView(
         user_id=user_id, at=at, target=target_name(runtime), canary=canary, last_canary_event=last_event,
         slo=latest_evaluation(runtime), alerts=[a for a in state.alerts if a.is_open],
         releases=history(runtime, runtime.config.home.releases) if runtime.config.home.releases else [],
         can_promote=canary is not None and _allowed(runtime, user_id, "canary.promote"),
         can_abort=canary is not None and _allowed(runtime, user_id, "canary.abort"),
+        rollbacks=_rollbacks(runtime, at=at), release_channel=release,
+        can_rollback=bool(release) and _allowed(runtime, user_id, "rollback", channel_id=release),
     )
 
 
@@ -153,3 +177,56 @@ def refresh(runtime: Runtime, *, at: datetime, forget_after: timedelta = timedel
         except Exception:
             log.exception("could not refresh the Home tab of %s", user_id)
     return republished
+
+
+def _rollback_target(runtime: Runtime) -> str:
+    release = runtime.config.release
+    return f"{release.namespace}/{release.deployment}"
+
+
+def _tell(runtime: Runtime, user_id: str, message: Postable) -> None:
+    """A DM to the clicker (the app's Messages tab); a failure is logged (the outbox tells nobody else)."""
+    try:
+        runtime.poster.get().post(message, channel=user_id)
+    except Exception as exc:
+        log.warning("could not tell %s about their Home click: %s", user_id, exc)
+
+
+def home_rollback(invocation: ActionInvocation, runtime: Runtime) -> Reply | None:
+    """*Roll back…* on the Home tab: post the rollback confirmation in the release channel, DM where it is.
+
+    The click has no response_url, so every answer is a DM; nothing is returned to Bolt. A confirmation
+    this viewer requested that is still pending is pointed at instead of posting a second one (a
+    double click, or a click on a tab not refreshed yet).
+    """
+    if invocation.action_id != ROLLBACK_ACTION:
+        log.warning("unknown Home action %s", invocation.action_id)
+        return None
+    user_id, release = invocation.user_id, runtime.config.slack.release_channel
+    now = runtime.clock.now()
+    if not release:
+        _tell(runtime, user_id, ":x: No release channel is configured (`slack.release_channel`), so the bot has "
+              "nowhere to post a rollback confirmation. Run `/bizra rollback` in the channel where it should go.")
+        return None
+    refusal = require(runtime, user_id=user_id, user_groups=invocation.user_groups, channel_id=release,
+                      permission="rollback", target=_rollback_target(runtime))
+    if refusal:  # audited by require(); the button is not shown to this viewer, so the click was forged or stale
+        _tell(runtime, user_id, f"{refusal} Nothing was posted.")
+        publish(runtime, user_id, at=now)
+        return None
+    waiting = [p for p in confirmations.pending(runtime, now=now) if p.plan.requested_by == user_id]
+    if waiting:
+        _tell(runtime, user_id, _already_waiting(runtime, waiting[0]))
+    else:
+        _tell(runtime, user_id, offer(runtime, reason="requested from the Home tab", user_id=user_id,
+                                      channel_id=release))
+    publish(runtime, user_id, at=now)
+    return None
+
+
+def _already_waiting(runtime: Runtime, waiting: confirmations.PendingConfirmation) -> RollbackPosted:
+    bound = confirmations.bound_message(runtime, waiting.plan.id)
+    link = permalink(runtime, channel=bound[0], ts=bound[1]) if bound else None
+    return RollbackPosted(plan=waiting.plan, channel=bound[0] if bound else waiting.channel, permalink=link,
+                          note="You requested it earlier; it is still waiting for a decision, so no second one "
+                          "was posted.")

@@ -12,15 +12,21 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from bot.features.canary.render import progress_bar, when
+from bot.features.releases.render import mention
 from commands.breach import Alert
 from commands.canary import human, short_image
-from commands.last_stable import HistoryRecord
+from commands.last_stable import HistoryRecord, short_digest
 from commands.slo import SloState, SloStatus
 
 SLO_ICON = {SloState.OK: ":large_green_circle:", SloState.BREACHING: ":red_circle:",
             SloState.UNKNOWN: ":white_circle:"}
 TITLE = "bizra"
 HEADER = ":rocket: NODE0 release"
+
+# The Home tab's own button: posts a rollback confirmation in the release channel (bot/features/home/handlers.py).
+ROLLBACK_ACTION = "home.rollback"
+ROLLBACK_LABEL = "Roll back…"
+ROLLBACK_DIALOG = ("Post a rollback confirmation?", "Post it", "Go back")
 
 
 class HomeCanary(BaseModel):
@@ -42,6 +48,17 @@ class HomeCanary(BaseModel):
     next_label: str = "Promote"
 
 
+class HomeRollback(BaseModel):
+    """A rollback confirmation waiting in a channel for Confirm or Cancel."""
+
+    id: str
+    channel: str
+    requested_by: str
+    current_image: str
+    target_image: str
+    expires_at: datetime
+
+
 class HomeView(BaseModel):
     user_id: str
     at: datetime
@@ -53,6 +70,9 @@ class HomeView(BaseModel):
     releases: list[HistoryRecord] = Field(default_factory=list)
     can_promote: bool = False
     can_abort: bool = False
+    rollbacks: list[HomeRollback] = Field(default_factory=list)
+    can_rollback: bool = False  # the viewer holds `rollback` in the release channel
+    release_channel: str = ""
 
 
 def bake_tenths(fraction: float) -> float:
@@ -114,6 +134,24 @@ def alert_lines(view: HomeView) -> list[str]:
     return [f"*Open alerts ({len(view.alerts)})*", *[alert_line(a) for a in view.alerts]]
 
 
+def rollback_lines(view: HomeView) -> list[str]:
+    """Rollback confirmations awaiting a decision, and what the *Roll back…* button does (for those who may)."""
+    lines = [f":rewind: Rollback `{r.id}` awaits confirmation in <#{r.channel}>: `{short_digest(r.current_image)}` → "
+             f"`{short_digest(r.target_image)}`, requested by {mention(r.requested_by)}, expires "
+             f"{when(r.expires_at, slack=True)}" for r in view.rollbacks]
+    if view.can_rollback:
+        lines.append(f"*{ROLLBACK_LABEL}* posts a rollback confirmation in <#{view.release_channel}>, for someone "
+                     "holding `rollback` to confirm there.")
+    return lines
+
+
+def rollback_question(view: HomeView) -> str:
+    """The confirm dialog of the *Roll back…* button."""
+    return (f"A rollback confirmation mentioning you goes to <#{view.release_channel}>: the newest stable image "
+            "that differs from what runs, with a menu to choose another. Nothing changes until someone confirms it "
+            "there.")
+
+
 def release_line(record: HistoryRecord) -> str:
     return (f"#{record.id} `{short_image(record.image)}` {record.outcome} · {when(record.at, slack=True)} "
             f"by {record.by} ({record.source})")
@@ -131,4 +169,4 @@ def footer(view: HomeView) -> str:
 
 def home_text(view: HomeView) -> str:
     return "\n".join([HEADER, engine_line(view), *canary_lines(view), *slo_lines(view), *alert_lines(view),
-                      *release_lines(view), footer(view)])
+                      *rollback_lines(view), *release_lines(view), footer(view)])

@@ -19,10 +19,9 @@ ALTER TABLE (its rows were all stable records: `completed`).
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
 from datetime import UTC, datetime
 
+from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
 from bot.core.store import Database
 from commands.cluster import Cluster, ClusterError
@@ -40,26 +39,17 @@ CREATE TABLE IF NOT EXISTS release_history (
 );
 """
 
-# Added after the first version of the table; ALTER TABLE adds what an existing store lacks.
-_COLUMNS: dict[str, str] = {"outcome": "TEXT NOT NULL DEFAULT 'completed'"}
+# Version 1 adopts any store written before versioned migrations: the table, and the column added after
+# its first release when a store lacks it.
+SCHEMA = Schema("releases", [
+    Migration(1, _DDL, columns={"release_history": {"outcome": "TEXT NOT NULL DEFAULT 'completed'"}}),
+])
 
 _SELECT = "SELECT id, image, source, at, by, outcome FROM release_history"
 
-_migrated: weakref.WeakSet[Database] = weakref.WeakSet()
-_migrate_lock = threading.Lock()
-
-
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
-    with _migrate_lock:
-        if db not in _migrated:
-            with db.transaction() as connection:  # two processes upgrading at once: one adds, the other sees it
-                have = {row["name"] for row in connection.execute("PRAGMA table_info(release_history)")}
-                for name, kind in _COLUMNS.items():
-                    if name not in have:
-                        connection.execute(f"ALTER TABLE release_history ADD COLUMN {name} {kind}")
-            _migrated.add(db)
+    db.ensure(SCHEMA)
     return db
 
 

@@ -31,6 +31,7 @@ from bot.features.rollback.render import (
     RollbackExpired,
     RollbackInterrupted,
     RollbackPlan,
+    RollbackPosted,
     RollbackRefused,
     RollbackResult,
     RollbackResumed,
@@ -47,6 +48,7 @@ from bot.features.rollback.render import (
     interrupted_line,
     plan_footer,
     plan_question,
+    posted_line,
     progress_text,
     refused_lines,
     result_details,
@@ -83,6 +85,11 @@ def plan_blocks(plan: RollbackPlan) -> Blocks:
         ActionsBlock(block_id=f"rollback-{plan.id}", elements=elements),
         context(plan_footer(plan)),
     ]
+
+
+def posted_blocks(posted: RollbackPosted) -> Blocks:
+    """Where the confirmation is (to whoever asked): a line with its permalink, no buttons."""
+    return [section(posted_line(posted))]
 
 
 def expired_blocks(expired: RollbackExpired) -> Blocks:

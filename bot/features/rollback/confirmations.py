@@ -1,10 +1,14 @@
 """Rollback confirmations in the store: posted once, decided once, bound to where they were posted, owned while run.
 
 A confirmation is a row in `rollback_confirmation` holding the plan that was shown and where it was
-shown: the surface (`slack` or `console`), the channel, and (bound by the first decision, because
-a message posted through a `response_url` has no timestamp the bot could learn) the message whose
-buttons decide it. Clicking Confirm (or typing `/bizra rollback confirm <id>` on the console)
-*claims* it: inside one `BEGIN IMMEDIATE` transaction the row must still be `pending`, not expired,
+shown: the surface (`slack` or `console`), the channel, and the message whose buttons decide it. In
+Slack the confirmation is posted through the poster (the outbox), which answers the message's `ts`
+(or a placeholder, `outbox:<id>`, while Slack has not taken it yet; resolved when it is sent):
+`bind_message` stores it at once. Rows written by an earlier version, whose confirmation went out
+as a `response_url` reply, have no message: their first decision binds the clicked one.
+
+Clicking Confirm (or typing `/bizra rollback confirm <id>` on the console) *claims* it: inside one
+store transaction (`db.transaction()`) the row must still be `pending`, not expired,
 and decided from its own place (the same channel and message, or the console for a console
 confirmation), and becomes `running`. A Slack retry, a double click or a second replica handling the
 same click finds it `running` (or finished) and executes nothing. Expiry is checked on the
@@ -17,8 +21,15 @@ a node gone): `take_over()` re-claims the row for one process at a time (the cla
 so the old owner, should it still live, finds its lease gone and stops). The new owner finishes the
 rollback or marks it `interrupted` (bot/features/rollback/recovery.py).
 
-Schema changes are additive: columns missing in a store written by an earlier version are added
-with ALTER TABLE; rows from before have no owner or heartbeat, and count from their `decided_at`.
+Expiry: `expire_due` moves every pending confirmation past its `expires_at` to `expired` (a
+conditional UPDATE, so one process does it) and returns the expired ones whose message still shows
+its buttons (`expiry_shown_at` empty); the rollback-expiry job edits each message and then calls
+`expiry_shown`. A crash between the two leaves `expiry_shown_at` empty, so the next run edits it
+again (the same words: a second edit changes nothing a reader sees).
+
+Schema changes are additive and versioned (`SCHEMA`, bot/core/migrations.py): columns missing in a store
+written by an earlier version are added; rows from before have no owner or heartbeat, and count from
+their `decided_at`.
 """
 
 from __future__ import annotations
@@ -26,17 +37,16 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import sqlite3
-import threading
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel
 
+from bot.core.migrations import Migration, Schema
+from bot.core.outbox import PLACEHOLDER, OutboxPoster
 from bot.core.runtime import Runtime
-from bot.core.store import Database
+from bot.core.store import Database, Row
 from commands.rollback import RollbackPlan
 
 _DDL = """
@@ -56,7 +66,7 @@ CREATE TABLE IF NOT EXISTS rollback_confirmation (
 _COLUMNS: dict[str, str] = {
     "surface": "TEXT",            # where it was posted: slack | console (NULL in old rows: from plan.channel)
     "channel": "TEXT",            # the channel it was posted in
-    "message_ts": "TEXT",         # the message whose buttons decide it (bound by the first decision)
+    "message_ts": "TEXT",         # the message whose buttons decide it (bound when posted; old rows: first click)
     "thread_ts": "TEXT",          # where progress and the summary go
     "owner": "TEXT",              # the process executing it
     "claim_no": "INTEGER NOT NULL DEFAULT 0",  # moves on with every claim and take-over
@@ -64,8 +74,19 @@ _COLUMNS: dict[str, str] = {
     "before_snapshot": "TEXT",    # the Deployment before the change (JSON), for a bundle written by a take-over
 }
 
-_migrated: weakref.WeakSet[Database] = weakref.WeakSet()
-_migrate_lock = threading.Lock()
+# `message_ts` of a Slack confirmation saved but not posted yet: no click matches it.
+UNPOSTED = "unposted"
+# Confirmations expired longer ago than this are not edited any more (a store from before the expiry
+# job has expired rows whose buttons were already removed at their first click, or never will be read).
+EXPIRY_EDIT_WINDOW = timedelta(days=1)
+
+# Version 1 adopts any store written before versioned migrations: the table, and the columns added to it
+# since its first release (each added when a store lacks it). A column added from now on: Migration(2, …).
+SCHEMA = Schema("rollback", [
+    Migration(1, _DDL, columns={"rollback_confirmation": _COLUMNS}),
+    # When the expired message lost its buttons (chat.update by the rollback-expiry job); NULL: not yet.
+    Migration(2, "ALTER TABLE rollback_confirmation ADD COLUMN expiry_shown_at TEXT"),
+])
 
 
 class ConfirmationState(StrEnum):
@@ -138,26 +159,13 @@ class Takeover(BaseModel):
     before_snapshot: str | None
 
 
-def _migrate(db: Database) -> None:
-    with _migrate_lock:
-        if db in _migrated:
-            return
-        with db.transaction() as connection:  # two processes upgrading at once: one adds, the other sees them
-            have = {row["name"] for row in connection.execute("PRAGMA table_info(rollback_confirmation)")}
-            for name, kind in _COLUMNS.items():
-                if name not in have:
-                    connection.execute(f"ALTER TABLE rollback_confirmation ADD COLUMN {name} {kind}")
-        _migrated.add(db)
-
-
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
-    _migrate(db)
+    db.ensure(SCHEMA)
     return db
 
 
-def _surface_of(row: sqlite3.Row, plan: RollbackPlan) -> str:
+def _surface_of(row: Row, plan: RollbackPlan) -> str:
     return str(row["surface"] or ("console" if plan.channel == "console" else "slack"))
 
 
@@ -166,14 +174,36 @@ def _when(at: str | None) -> datetime | None:
 
 
 def save(runtime: Runtime, plan: RollbackPlan) -> None:
+    """Store a new pending confirmation. In Slack its message is `UNPOSTED` until `bind_message` names it,
+    so no click can bind another message meanwhile."""
     surface = "console" if runtime.surface == "console" else "slack"
     with _db(runtime).transaction() as connection:
         connection.execute(
-            "INSERT INTO rollback_confirmation (id, plan, state, created_at, expires_at, surface, channel) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rollback_confirmation (id, plan, state, created_at, expires_at, surface, channel, message_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (plan.id, plan.model_dump_json(), ConfirmationState.PENDING, plan.requested_at.isoformat(),
-             plan.expires_at.isoformat(), surface, plan.channel),
+             plan.expires_at.isoformat(), surface, plan.channel, UNPOSTED if surface == "slack" else None),
         )
+
+
+def bind_message(runtime: Runtime, plan_id: str, *, channel: str, ts: str) -> None:
+    """The confirmation was posted as message `ts` (or an outbox placeholder) in `channel`: only its
+    buttons decide it, and progress goes to its thread."""
+    with _db(runtime).transaction() as connection:
+        connection.execute(
+            "UPDATE rollback_confirmation SET channel = ?, message_ts = ?, thread_ts = ? "
+            "WHERE id = ? AND message_ts = ?",
+            (channel, ts, ts, plan_id, UNPOSTED))
+
+
+def bound_message(runtime: Runtime, plan_id: str) -> tuple[str, str] | None:
+    """The channel and real ts of the confirmation's message; None while it has none (yet)."""
+    row = _db(runtime).connect().execute(
+        "SELECT channel, message_ts FROM rollback_confirmation WHERE id = ?", (plan_id,)).fetchone()
+    ts = _bound_ts(runtime, row["message_ts"]) if row else None
+    if row is None or not row["channel"] or not ts or ts == UNPOSTED or ts.startswith(PLACEHOLDER):
+        return None
+    return str(row["channel"]), ts
 
 
 def load(runtime: Runtime, plan_id: str) -> RollbackPlan | None:
@@ -187,7 +217,7 @@ def state_of(runtime: Runtime, plan_id: str) -> str | None:
     return str(row["state"]) if row else None
 
 
-def _decided(row: sqlite3.Row) -> str:
+def _decided(row: Row) -> str:
     state, by, at, outcome = row["state"], row["decided_by"], row["decided_at"], row["outcome"]
     when = datetime.fromisoformat(at).astimezone(UTC).strftime("%H:%M:%S UTC") if at else ""
     words = {
@@ -201,8 +231,21 @@ def _decided(row: sqlite3.Row) -> str:
     return words.get(ConfirmationState(state), f"is {state}")
 
 
-def _misplaced(row: sqlite3.Row, plan: RollbackPlan, at: Place) -> str | None:
-    """Why a decision from `at` is not accepted for this confirmation (None: it is its own place)."""
+def _bound_ts(runtime: Runtime, ts: str | None) -> str | None:
+    """The Slack ts of the confirmation's message; an outbox placeholder is resolved once the post was sent.
+
+    A placeholder still unsent stays as it is: no click can come from a message Slack has not shown."""
+    if not ts or not ts.startswith(PLACEHOLDER):
+        return ts
+    poster = runtime.poster.get()
+    return poster.outbox.resolve(ts) if isinstance(poster, OutboxPoster) else ts
+
+
+def _misplaced(row: Row, plan: RollbackPlan, at: Place, bound: str | None) -> str | None:
+    """Why a decision from `at` is not accepted for this confirmation (None: it is its own place).
+
+    `bound` is the ts of the message it was posted as (None for a row of an earlier version, whose
+    first decision binds the clicked message)."""
     surface = _surface_of(row, plan)
     channel = row["channel"] or plan.channel
     if surface == "console":
@@ -216,10 +259,15 @@ def _misplaced(row: sqlite3.Row, plan: RollbackPlan, at: Place) -> str | None:
     if at.channel != channel:
         return (f"Rollback `{plan.id}` belongs to the confirmation posted in <#{channel}>; only its buttons there "
                 "can confirm or cancel it. Nothing was done.")
-    if row["message_ts"] and at.message_ts != row["message_ts"]:
+    if bound and at.message_ts != bound:
         return (f"Rollback `{plan.id}` is decided on the confirmation message it was posted as in <#{channel}>; "
                 "use the buttons on that message. Nothing was done.")
     return None
+
+
+def _expired_refusal(plan: RollbackPlan) -> str:
+    return (f"Rollback `{plan.id}` expired at {plan.expires_at:%H:%M UTC}; nothing was changed. "
+            "Run `/bizra rollback` again to see the current state and confirm a fresh one.")
 
 
 def decide(runtime: Runtime, plan_id: str, *, user: str, to: ConfirmationState, at: Place | None = None) -> Claim:
@@ -234,23 +282,21 @@ def decide(runtime: Runtime, plan_id: str, *, user: str, to: ConfirmationState, 
         if row is None:
             return Claim(refusal=f"There is no rollback confirmation `{plan_id}`. Run `/bizra rollback` to start one.")
         plan = RollbackPlan.model_validate_json(row["plan"])
+        bound = _bound_ts(runtime, row["message_ts"])
         place = at or Place(surface=_surface_of(row, plan), channel=row["channel"] or plan.channel,
-                            message_ts=row["message_ts"])
-        misplaced = _misplaced(row, plan, place)
+                            message_ts=bound)
+        misplaced = _misplaced(row, plan, place, bound)
         if misplaced:
             return Claim(refusal=misplaced, plan=plan)
+        if row["state"] == ConfirmationState.EXPIRED:  # by the expiry job, or an earlier click
+            return Claim(refusal=_expired_refusal(plan), expired=True, plan=plan)
         if row["state"] != ConfirmationState.PENDING:
             return Claim(refusal=f"Rollback `{plan_id}` {_decided(row)}. Nothing more was done.")
         if now >= plan.expires_at:
             connection.execute("UPDATE rollback_confirmation SET state = ? WHERE id = ?",
                                (ConfirmationState.EXPIRED, plan_id))
-            return Claim(
-                refusal=f"Rollback `{plan_id}` expired at {plan.expires_at:%H:%M UTC}; nothing was changed. "
-                "Run `/bizra rollback` again to see the current state and confirm a fresh one.",
-                expired=True,
-                plan=plan,
-            )
-        message_ts = row["message_ts"] or place.message_ts
+            return Claim(refusal=_expired_refusal(plan), expired=True, plan=plan)
+        message_ts = bound or place.message_ts
         thread_ts = place.thread_ts or message_ts
         owner = process_owner() if to is ConfirmationState.RUNNING else None
         claim_no = int(row["claim_no"] or 0) + 1
@@ -308,7 +354,7 @@ def finish(runtime: Runtime, plan_id: str, *, outcome: str, lease: Lease | None 
         return cursor.rowcount == 1
 
 
-def _last_sign_of_life(row: sqlite3.Row) -> datetime | None:
+def _last_sign_of_life(row: Row) -> datetime | None:
     return _when(row["heartbeat_at"]) or _when(row["decided_at"])
 
 
@@ -362,19 +408,90 @@ def replan(runtime: Runtime, plan_id: str, plan: RollbackPlan, *, at: Place) -> 
         if row is None:
             return Claim(refusal=f"There is no rollback confirmation `{plan_id}`. Run `/bizra rollback` to start one.")
         shown = RollbackPlan.model_validate_json(row["plan"])
-        misplaced = _misplaced(row, shown, at)
+        misplaced = _misplaced(row, shown, at, _bound_ts(runtime, row["message_ts"]))
         if misplaced:
             return Claim(refusal=misplaced, plan=shown)
+        if row["state"] == ConfirmationState.EXPIRED:
+            return Claim(refusal=_expired_refusal(shown), expired=True, plan=shown)
         if row["state"] != ConfirmationState.PENDING:
             return Claim(refusal=f"Rollback `{plan_id}` {_decided(row)}. Nothing more was done.", plan=shown)
         if now >= shown.expires_at:
             connection.execute("UPDATE rollback_confirmation SET state = ? WHERE id = ?",
                                (ConfirmationState.EXPIRED, plan_id))
-            return Claim(refusal=f"Rollback `{plan_id}` expired at {shown.expires_at:%H:%M UTC}; nothing was "
-                         "changed. Run `/bizra rollback` again to see the current state and confirm a fresh one.",
-                         expired=True, plan=shown)
+            return Claim(refusal=_expired_refusal(shown), expired=True, plan=shown)
         connection.execute(
             "UPDATE rollback_confirmation SET plan = ?, message_ts = COALESCE(message_ts, ?) "
             "WHERE id = ? AND state = ?",
             (plan.model_dump_json(), at.message_ts, plan_id, ConfirmationState.PENDING))
         return Claim(plan=plan, channel=at.channel, thread_ts=at.thread_ts)
+
+
+class ExpiredMessage(BaseModel):
+    """An expired confirmation whose message still shows its buttons: where it is and what it showed."""
+
+    plan: RollbackPlan
+    channel: str
+    ts: str
+
+
+def expire_due(runtime: Runtime, *, now: datetime) -> list[ExpiredMessage]:
+    """Mark pending confirmations past their expiry `expired`; answer the expired messages to edit.
+
+    Each row moves by a conditional UPDATE (`WHERE state = 'pending'`), so a click deciding it at the
+    same moment, or another replica, cannot both win. A message is answered until `expiry_shown`
+    is called for it; rows without a Slack message (the console, an earlier version's unbound row, one
+    whose post never happened) or expired before `EXPIRY_EDIT_WINDOW` are marked shown and left alone.
+    """
+    at = now.astimezone(UTC)
+    db = _db(runtime)
+    rows = db.connect().execute(
+        "SELECT * FROM rollback_confirmation WHERE state IN (?, ?) AND expiry_shown_at IS NULL",
+        (ConfirmationState.PENDING, ConfirmationState.EXPIRED)).fetchall()
+    found: list[ExpiredMessage] = []
+    for row in rows:
+        plan = RollbackPlan.model_validate_json(row["plan"])
+        if at < plan.expires_at:
+            continue
+        if row["state"] == ConfirmationState.PENDING:
+            with db.transaction() as connection:
+                moved = connection.execute(
+                    "UPDATE rollback_confirmation SET state = ? WHERE id = ? AND state = ?",
+                    (ConfirmationState.EXPIRED, plan.id, ConfirmationState.PENDING)).rowcount
+            if moved != 1:
+                continue  # decided (or expired by a click) meanwhile: whoever did it answers for the message
+        # A placeholder is edited too: the outbox sends the edit after the post it waits behind.
+        ts = _bound_ts(runtime, row["message_ts"])
+        recent = at - plan.expires_at <= EXPIRY_EDIT_WINDOW
+        if _surface_of(row, plan) != "slack" or not ts or ts == UNPOSTED or not recent:
+            expiry_shown(runtime, plan.id, at=at)  # no message to edit
+            continue
+        found.append(ExpiredMessage(plan=plan, channel=str(row["channel"] or plan.channel), ts=ts))
+    return found
+
+
+def expiry_shown(runtime: Runtime, plan_id: str, *, at: datetime) -> None:
+    """The expired confirmation's message no longer shows buttons (or has none to lose)."""
+    with _db(runtime).transaction() as connection:
+        connection.execute(
+            "UPDATE rollback_confirmation SET expiry_shown_at = ? WHERE id = ? AND expiry_shown_at IS NULL",
+            (at.astimezone(UTC).isoformat(), plan_id))
+
+
+class PendingConfirmation(BaseModel):
+    """A confirmation waiting for someone to press Confirm or Cancel (the Home tab lists them)."""
+
+    plan: RollbackPlan
+    channel: str
+
+
+def pending(runtime: Runtime, *, now: datetime) -> list[PendingConfirmation]:
+    """Pending, unexpired Slack confirmations, newest first."""
+    rows = _db(runtime).connect().execute(
+        "SELECT plan, channel, surface FROM rollback_confirmation WHERE state = ? ORDER BY created_at DESC",
+        (ConfirmationState.PENDING,)).fetchall()
+    found = []
+    for row in rows:
+        plan = RollbackPlan.model_validate_json(row["plan"])
+        if now.astimezone(UTC) < plan.expires_at and _surface_of(row, plan) == "slack":
+            found.append(PendingConfirmation(plan=plan, channel=str(row["channel"] or plan.channel)))
+    return found

@@ -8,12 +8,15 @@ from bot.features.rollback.blocks import (
     expired_blocks,
     interrupted_blocks,
     plan_blocks,
+    posted_blocks,
     progress_blocks,
     refused_blocks,
     result_blocks,
     resumed_blocks,
     started_blocks,
 )
+from bot.features.rollback.confirmations import SCHEMA as rollback_tables
+from bot.features.rollback.expiry import EXPIRY_CHECK_SECONDS, expire
 from bot.features.rollback.handlers import USAGE, rollback_button, rollback_command
 from bot.features.rollback.recovery import recover
 from bot.features.rollback.render import (
@@ -21,6 +24,7 @@ from bot.features.rollback.render import (
     RollbackExpired,
     RollbackInterrupted,
     RollbackPlan,
+    RollbackPosted,
     RollbackRefused,
     RollbackResult,
     RollbackResumed,
@@ -30,6 +34,7 @@ from bot.features.rollback.render import (
     expired_text,
     interrupted_text,
     plan_text,
+    posted_text,
     progress_text,
     refused_text,
     result_text,
@@ -39,6 +44,7 @@ from bot.features.rollback.render import (
 
 
 def register(registry: Registry) -> None:
+    registry.add_schema(rollback_tables)
     registry.add_subcommand(
         Subcommand(
             name="rollback",
@@ -52,8 +58,12 @@ def register(registry: Registry) -> None:
     # whose executor was lost are finished, or marked interrupted, by one replica.
     registry.add_job(Job(name="rollback-recovery", body=lambda runtime, at: recover(runtime, at=at),
                          interval=lambda config: max(1.0, config.release.rollback.heartbeat_timeout_seconds / 2)))
+    # Confirmations nobody decided lose their buttons when they expire (chat.update of their message).
+    registry.add_job(Job(name="rollback-expiry", body=lambda runtime, at: expire(runtime, at=at),
+                         interval=lambda config: EXPIRY_CHECK_SECONDS))
     registry.renderers.add(RollbackPlan, text=plan_text, blocks=plan_blocks)
     registry.renderers.add(RollbackRefused, text=refused_text, blocks=refused_blocks)
+    registry.renderers.add(RollbackPosted, text=posted_text, blocks=posted_blocks)
     registry.renderers.add(RollbackStarted, text=started_text, blocks=started_blocks)
     registry.renderers.add(RollbackCancelled, text=cancelled_text, blocks=cancelled_blocks)
     registry.renderers.add(RollbackExpired, text=expired_text, blocks=expired_blocks)

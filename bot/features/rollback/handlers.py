@@ -1,9 +1,11 @@
 """`/bizra rollback [reason]` and its Confirm / Cancel buttons (also the SLO alert's "Roll back" button).
 
-Flow: the command (or `rollback.request` with value `alert:<id>`) plans the change and posts a
-confirmation showing namespace/deployment and current image → target image@digest. Confirm
-(`rollback.confirm`, value = confirmation id) by someone holding `rollback` claims the
-confirmation atomically (bot/rollback_confirmations.py) and executes: the image is patched, the
+Flow: the command (or `rollback.request` with value `alert:<id>`, or the Home tab's button) plans
+the change and posts a confirmation showing namespace/deployment and current image → target
+image@digest as a channel message, through the poster (the outbox), so its ts is known at once and
+stored with it (the expiry job edits it when it expires); whoever asked gets an ephemeral link to
+it. Confirm (`rollback.confirm`, value = confirmation id) by someone holding `rollback` claims the
+confirmation atomically (confirmations.py) and executes: the image is patched, the
 rollout followed with progress posted in the confirmation's thread, the incident bundle written,
 the outcome audited, a recovered image recorded as last stable, and the summary posted in the
 thread; the confirmation message is replaced by the result. On the console (no buttons) type
@@ -28,9 +30,10 @@ from pathlib import Path
 from bot.core.audit import AuditOutcome, record
 from bot.core.delivery import Postable, upload_file
 from bot.core.invocation import ActionInvocation, Invocation, Reply, UsageError
+from bot.core.outbox import PLACEHOLDER, OutboxPoster, PermanentDeliveryError
 from bot.core.runtime import Runtime
 from bot.features.access.enforce import require
-from bot.features.releases.history import StoreHistory, record_stable, release_target
+from bot.features.releases.history import StoreHistory, record_stable
 from bot.features.rollback import confirmations as confirmations
 from bot.features.rollback.incidents import Snapshot, share_bundle, snapshot, write_bundle
 from bot.features.rollback.render import (
@@ -40,9 +43,11 @@ from bot.features.rollback.render import (
     TARGET_ACTION,
     RollbackCancelled,
     RollbackExpired,
+    RollbackPosted,
     RollbackStarted,
 )
 from bot.features.rollback.render import result_text as summary_markdown
+from bot.features.rollback.workload import rollback_target, workload_cluster
 from commands.cluster import Cluster, ClusterError
 from commands.last_stable import ReleaseOutcome
 from commands.rollback import (
@@ -142,18 +147,31 @@ def rollback_button(invocation: ActionInvocation, runtime: Runtime) -> Reply | N
 
 
 def request(runtime: Runtime, *, reason: str, user_id: str, channel_id: str, to: str | None = None) -> Reply:
-    """Plan the rollback and post the confirmation; refusals are ephemeral and audited.
+    """Plan the rollback and post the confirmation in the channel; whoever asked is answered where it is.
+
+    In Slack the answer is ephemeral (a link to the confirmation, or the refusal): the confirmation
+    itself is the channel message. On the console the confirmation is the reply.
+    """
+    offered = offer(runtime, reason=reason, user_id=user_id, channel_id=channel_id, to=to)
+    return Reply(result=offered, ephemeral=not isinstance(offered, RollbackPlan))
+
+
+def offer(runtime: Runtime, *, reason: str, user_id: str, channel_id: str,
+          to: str | None = None) -> RollbackPlan | RollbackPosted | RollbackRefused | str:
+    """Plan the rollback and post its confirmation in `channel_id` (Slack) or return it (the console).
 
     The target is the newest stable image that differs from what runs, or `to` (a release # or digest).
+    Refusals are audited and answered (a `RollbackRefused`, or text when the post failed). Also used by
+    the Home tab's *Roll back…* button, with the release channel.
     """
     settings = runtime.config.release.rollback
     try:
-        cluster = runtime.cluster.get()
+        cluster = workload_cluster(runtime)
     except ClusterError as exc:
         planned: RollbackPlan | RollbackRefused = RollbackRefused(reason=str(exc))
     else:
         planned = plan_rollback(
-            cluster=cluster, history=StoreHistory(runtime), target=release_target(runtime), now=runtime.clock.now(),
+            cluster=cluster, history=StoreHistory(runtime), target=rollback_target(runtime), now=runtime.clock.now(),
             expires_in=timedelta(minutes=settings.confirmation_minutes), plan_id=secrets.token_hex(4),
             reason=reason, requested_by=user_id, channel=channel_id, to=to,
         )
@@ -161,13 +179,77 @@ def request(runtime: Runtime, *, reason: str, user_id: str, channel_id: str, to:
         record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
                before="", after="", outcome=AuditOutcome.REFUSED,
                detail=f"{planned.reason} (reason: {reason}" + (f"; --to {to})" if to else ")"))
-        return Reply(result=planned, ephemeral=True)
+        return planned
     confirmations.save(runtime, planned)
+    detail = (f"confirmation {planned.id}; target from the {planned.source}"
+              + (f" (chosen with --to {to})" if to else "") + f"; reason: {reason}")
+    if runtime.surface == "console":
+        record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
+               before=planned.current_image, after=planned.target_image, outcome=AuditOutcome.REQUESTED,
+               detail=detail)
+        return planned
+    posted = _post_confirmation(runtime, planned)
+    if isinstance(posted, str):
+        confirmations.finish(runtime, planned.id, outcome="not posted", state=confirmations.ConfirmationState.CANCELLED)
+        record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
+               before=planned.current_image, after="", outcome=AuditOutcome.FAILED, detail=f"{detail}; {posted}")
+        return posted
     record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
            before=planned.current_image, after=planned.target_image, outcome=AuditOutcome.REQUESTED,
-           detail=f"confirmation {planned.id}; target from the {planned.source}"
-           + (f" (chosen with --to {to})" if to else "") + f"; reason: {reason}")
-    return Reply(result=planned)
+           detail=f"{detail}; posted in {posted.channel}")
+    return posted
+
+
+def _post_confirmation(runtime: Runtime, plan: RollbackPlan) -> RollbackPosted | str:
+    """Post the confirmation as a channel message (through the outbox) and bind it to that message.
+
+    Where the bot cannot post (a DM, a channel it was not invited to), it posts in the release channel
+    instead and says so. Text when it could not be posted anywhere.
+    """
+    poster = runtime.poster.get()
+    release = runtime.config.slack.release_channel
+    channel, note = plan.channel, ""
+    try:
+        ts = poster.post(plan, channel=channel)
+    except PermanentDeliveryError as exc:
+        if not release or release == channel:
+            return _not_posted(channel, exc, release)
+        log.warning("rollback %s: cannot post in %s (%s); posting in the release channel %s", plan.id, channel, exc,
+                    release)
+        note = f"(The bot cannot post in <#{channel}>: {exc}; the release channel has it instead.)"
+        channel = release
+        try:
+            ts = poster.post(plan, channel=channel)
+        except Exception as again:
+            return _not_posted(channel, again, None)
+    except Exception as exc:
+        return _not_posted(channel, exc, release if release != channel else None)
+    if not ts:
+        return _not_posted(channel, "Slack answered no message", None)
+    confirmations.bind_message(runtime, plan.id, channel=channel, ts=ts)
+    return RollbackPosted(plan=plan, channel=channel, permalink=permalink(runtime, channel=channel, ts=ts), note=note)
+
+
+def _not_posted(channel: str, error: object, release: str | None) -> str:
+    elsewhere = f" or run `/bizra rollback` in <#{release}>" if release else ""
+    return (f":x: The rollback confirmation could not be posted in <#{channel}> ({error}); nothing was changed. "
+            f"Invite the bot there (`/invite @bizra`){elsewhere}, then try again.")
+
+
+def permalink(runtime: Runtime, *, channel: str, ts: str) -> str | None:
+    """Slack's link to the message (`chat.getPermalink`); None while it is in the outbox, or when Slack fails."""
+    if ts.startswith(PLACEHOLDER):
+        poster = runtime.poster.get()
+        resolved = poster.outbox.resolve(ts) if isinstance(poster, OutboxPoster) else None
+        if not resolved or resolved.startswith(PLACEHOLDER):
+            return None
+        ts = resolved
+    try:
+        link = runtime.slack.get().chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+    except Exception as exc:
+        log.warning("no permalink for the rollback confirmation %s in %s: %s", ts, channel, exc)
+        return None
+    return str(link) if link else None
 
 
 def retarget(runtime: Runtime, *, value: str, user_id: str, channel_id: str, place: confirmations.Place) -> Reply:
@@ -178,12 +260,12 @@ def retarget(runtime: Runtime, *, value: str, user_id: str, channel_id: str, pla
         return Reply(result=f"There is no rollback confirmation `{plan_id}`. Run `/bizra rollback` to start one.",
                      ephemeral=True)
     try:
-        cluster = runtime.cluster.get()
+        cluster = workload_cluster(runtime)
     except ClusterError as exc:
         planned: RollbackPlan | RollbackRefused = RollbackRefused(reason=str(exc))
     else:
         planned = plan_rollback(
-            cluster=cluster, history=StoreHistory(runtime), target=release_target(runtime), now=shown.requested_at,
+            cluster=cluster, history=StoreHistory(runtime), target=rollback_target(runtime), now=shown.requested_at,
             expires_in=shown.expires_at - shown.requested_at, plan_id=shown.id, reason=shown.reason,
             requested_by=shown.requested_by, channel=shown.channel, to=f"#{number}", chosen_by=user_id,
         )
@@ -212,8 +294,10 @@ def _strip_buttons(runtime: Runtime, plan: RollbackPlan, place: confirmations.Pl
         return
     try:
         runtime.poster.get().update(place.message_ts, RollbackExpired(plan=plan), channel=place.channel)
-    except Exception as exc:  # the refusal still reaches the person; the message keeps dead buttons
+    except Exception as exc:  # the refusal still reaches the person; the expiry job tries the message again
         log.warning("could not remove the buttons of expired rollback %s: %s", plan.id, exc)
+        return
+    confirmations.expiry_shown(runtime, plan.id, at=runtime.clock.now())
 
 
 def cancel(runtime: Runtime, *, plan_id: str, user_id: str, channel_id: str,
@@ -297,12 +381,12 @@ def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: 
     `confirmations.LostClaim` when another process took the confirmation over meanwhile.
     """
     settings = runtime.config.release.rollback
-    target = release_target(runtime)
+    target = rollback_target(runtime)
     held = lease or confirmations.current_lease(runtime, plan.id)
     thread = ProgressThread(runtime, channel_id=channel_id, thread_ts=thread_ts)
     thread.post(RollbackStarted(plan=plan, confirmed_by=user_id))
     try:
-        cluster = runtime.cluster.get()
+        cluster = workload_cluster(runtime)
     except ClusterError as exc:
         now = runtime.clock.now()
         result = RollbackResult(plan=plan, outcome=RollbackOutcome.NOT_APPLIED, confirmed_by=user_id,
@@ -340,7 +424,7 @@ def conclude(runtime: Runtime, result: RollbackResult, *, cluster: Cluster | Non
     """After the rollout was followed: snapshot, audit, record a recovered image as stable, bundle, summary."""
     settings = runtime.config.release.rollback
     plan = result.plan
-    target = release_target(runtime)
+    target = rollback_target(runtime)
     after = (snapshot(cluster, target, with_pods_and_events=True, events_limit=settings.events_limit)
              if cluster else Snapshot({"unavailable": "no cluster access"}))
     applied = result.outcome is not RollbackOutcome.NOT_APPLIED

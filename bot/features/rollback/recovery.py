@@ -27,6 +27,7 @@ from bot.features.rollback import confirmations
 from bot.features.rollback.handlers import ProgressThread, _beating, _target_name, conclude
 from bot.features.rollback.incidents import Snapshot
 from bot.features.rollback.render import RollbackInterrupted, RollbackResumed
+from bot.features.rollback.workload import workload_cluster
 from commands.cluster import ClusterError
 from commands.rollback import follow_rollout, resume_problem
 
@@ -62,7 +63,7 @@ def resume(runtime: Runtime, taken: confirmations.Takeover) -> None:
                                 last_heartbeat=taken.last_heartbeat, resumed_by=me))
     note = f"resumed by {me} after the original executor {taken.lost_owner} was lost"
     try:
-        cluster = runtime.cluster.get()
+        cluster = workload_cluster(runtime)
         running = cluster.read_deployment(namespace=plan.namespace, name=plan.deployment).images.get(plan.container)
     except ClusterError as exc:
         _interrupt(runtime, taken, thread, f"The Deployment could not be read: {exc} Check it with kubectl "

@@ -36,6 +36,16 @@ class RollbackExpired(BaseModel):
     plan: RollbackPlan
 
 
+class RollbackPosted(BaseModel):
+    """The answer to whoever asked (an ephemeral reply, or a DM after a Home click): where the
+    confirmation was posted, with a link to it; `note` says why it is not where it was asked for."""
+
+    plan: RollbackPlan
+    channel: str
+    permalink: str | None = None
+    note: str = ""
+
+
 class RollbackStarted(BaseModel):
     plan: RollbackPlan
     confirmed_by: str
@@ -132,7 +142,10 @@ def plan_text(plan: RollbackPlan) -> str:
     origin = (f"chosen by {plan.chosen_by} ({plan.chosen_as}) from the {plan.source}" if plan.chosen_by
               else f"target from the {plan.source}")
     lines = [
-        f"Roll back {plan.namespace}/{plan.deployment}? (requested by {plan.requested_by}; reason: {plan.reason})",
+        # The first line is Slack's notification text of the posted confirmation: no user text in it,
+        # so a reason reading `<!channel>` pings nobody (the blocks escape it).
+        f"Roll back {plan.namespace}/{plan.deployment}? (requested by {plan.requested_by})",
+        f"  reason: {plan.reason}",
         f"  container {plan.container}: {plan.current_image}",
         f"        →  {plan.target_image}",
         f"  {origin}: {plan.source_detail}",
@@ -161,6 +174,23 @@ def plan_footer(plan: RollbackPlan) -> str:
             f"id `{plan.id}`")
 
 
+def posted_text(posted: RollbackPosted) -> str:
+    plan = posted.plan
+    where = f"posted in #{posted.channel}" + (f": {posted.permalink}" if posted.permalink else "")
+    return (f"Rollback confirmation {plan.id} ({short_digest(plan.current_image)} → {short_digest(plan.target_image)}) "
+            f"{where}. Only its buttons there confirm or cancel it; it expires at {_hm(plan.expires_at)}."
+            + (f" {posted.note}" if posted.note else ""))
+
+
+def posted_line(posted: RollbackPosted) -> str:
+    plan = posted.plan
+    link = f" — <{posted.permalink}|open it>" if posted.permalink else " (it appears there as soon as Slack takes it)"
+    return (f":rewind: Rollback confirmation `{plan.id}` posted in <#{posted.channel}>{link}: "
+            f"`{short_digest(plan.current_image)}` → `{short_digest(plan.target_image)}`. Only its buttons there "
+            f"confirm or cancel it; it expires {slack_date(plan.expires_at)}."
+            + (f" {posted.note}" if posted.note else ""))
+
+
 def expired_text(expired: RollbackExpired) -> str:
     plan = expired.plan
     return (f"Rollback {plan.id} of {plan.namespace}/{plan.deployment} to {plan.target_image} expired at "
@@ -169,7 +199,7 @@ def expired_text(expired: RollbackExpired) -> str:
 
 def expired_line(expired: RollbackExpired) -> str:
     plan = expired.plan
-    return (f":hourglass: *Expired* {slack_date(plan.expires_at)}; nothing was changed. "
+    return (f":hourglass: *Expired at* {slack_date(plan.expires_at)}; nothing was changed. "
             "Run `/bizra rollback` again for a fresh confirmation.")
 
 

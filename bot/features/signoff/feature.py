@@ -6,9 +6,11 @@ from bot.core.runtime import Registry, Subcommand
 from bot.features.signoff.blocks import signoff_blocks
 from bot.features.signoff.handlers import USAGE, signoff_button, signoff_command
 from bot.features.signoff.render import SignoffMessage, signoff_text
+from bot.features.signoff.store import SCHEMA as signoff_tables
 
 
 def register(registry: Registry) -> None:
+    registry.add_schema(signoff_tables)
     registry.add_subcommand(
         Subcommand(
             name="signoff",

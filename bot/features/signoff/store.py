@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
 from bot.core.store import Database
 from commands.signoff import Tick
@@ -23,11 +24,12 @@ CREATE TABLE IF NOT EXISTS signoff_message (
     ts TEXT NOT NULL
 );
 """
+SCHEMA = Schema("signoff", [Migration(1, _DDL)])
 
 
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     return db
 
 

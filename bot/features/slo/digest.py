@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
+from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
 from bot.core.store import Database
 from bot.features.slo.live import iso, silences_at
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS slo_digests (
     claimed_at TEXT NOT NULL
 );
 """
+SCHEMA = Schema("slo_digest", [Migration(1, _DDL)])
 
 INTERVAL_SECONDS = 60.0
 
@@ -44,7 +46,7 @@ class DigestRun(BaseModel):
 
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     return db
 
 
@@ -85,7 +87,8 @@ def run_digest(runtime: Runtime, *, at: datetime) -> DigestRun:
     db = _db(runtime)
     with db.transaction() as connection:
         claimed = connection.execute(
-            "INSERT OR IGNORE INTO slo_digests (day, channel, ts, claimed_at) VALUES (?, ?, NULL, ?)",
+            "INSERT INTO slo_digests (day, channel, ts, claimed_at) VALUES (?, ?, NULL, ?) "
+            "ON CONFLICT (day) DO NOTHING",
             (day, channel, iso(at))).rowcount
     if not claimed:
         return DigestRun(day=day)

@@ -12,7 +12,9 @@ from bot.features.slo.blocks import (
     status_blocks,
 )
 from bot.features.slo.digest import INTERVAL_SECONDS, run_digest
+from bot.features.slo.digest import SCHEMA as digest_tables
 from bot.features.slo.handlers import alert_button, slo_command
+from bot.features.slo.live import SCHEMA as live_tables
 from bot.features.slo.render import (
     AlertMessage,
     AlertNote,
@@ -27,10 +29,14 @@ from bot.features.slo.render import (
     silence_note_text,
     status_text,
 )
+from bot.features.slo.watch import SCHEMA as watch_tables
 from bot.features.slo.watch import prune, run_once
 
 
 def register(registry: Registry) -> None:
+    registry.add_schema(watch_tables)
+    registry.add_schema(digest_tables)
+    registry.add_schema(live_tables)
     registry.add_subcommand(
         Subcommand(
             name="slo",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from bot.core.migrations import Migration, Schema
 from bot.core.outbox import PLACEHOLDER, OutboxPoster
 from bot.core.runtime import Runtime
 from bot.core.store import Database
@@ -47,11 +48,12 @@ CREATE TABLE IF NOT EXISTS slo_silences (
 );
 CREATE INDEX IF NOT EXISTS slo_silences_until ON slo_silences (until);
 """
+SCHEMA = Schema("slo_live", [Migration(1, _DDL)])
 
 
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     return db
 
 
@@ -71,7 +73,8 @@ def add_silence(runtime: Runtime, *, slo: str, duration: timedelta, reason: str,
                       reason=reason, by=by, at=at)
     connection = _db(runtime).connect()
     created = connection.execute(
-        "INSERT OR IGNORE INTO slo_silences (id, slo, until, reason, by, at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO slo_silences (id, slo, until, reason, by, at) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO NOTHING",
         (silence.id, silence.slo, iso(silence.until), silence.reason, silence.by, iso(silence.at))).rowcount
     row = connection.execute("SELECT * FROM slo_silences WHERE id = ?", (silence.id,)).fetchone()
     return _silence(row), bool(created)

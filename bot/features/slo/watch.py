@@ -45,6 +45,7 @@ from pydantic import BaseModel, Field
 
 from bot.adapters.charts import Panel, render_png
 from bot.core import audit
+from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
 from bot.core.store import Database
 from bot.core.telemetry import (
@@ -110,6 +111,7 @@ CREATE TABLE IF NOT EXISTS slo_samples (
 );
 CREATE INDEX IF NOT EXISTS slo_samples_at ON slo_samples (at);
 """
+SCHEMA = Schema("slo_watch", [Migration(1, _DDL)])
 
 # A delivery claimed but not finished (the process died mid-post) is retried after this.
 CLAIM_TIMEOUT = timedelta(minutes=2)
@@ -128,7 +130,7 @@ class WatchRun(BaseModel):
 
 def _db(runtime: Runtime) -> Database:
     db = runtime.store.get()
-    db.ensure_schema(_DDL)
+    db.ensure(SCHEMA)
     return db
 
 
@@ -349,7 +351,11 @@ def run_once(runtime: Runtime, *, at: datetime) -> WatchRun:
             publish_status(runtime, status, silences=silences, at=at)
         except Exception:
             log.exception("could not post the SLO status")
-    deliver(runtime, at=at)
+    if runtime.still_leader():  # the evaluation may have outlived the lease: pages go out from the leader only
+        deliver(runtime, at=at)
+    else:
+        log.warning("SLO tick at %s: this replica lost the leader Lease meanwhile; the new leader delivers the "
+                    "pending alerts from the store", at)
     elapsed = time.monotonic() - started
     slow = unanswered > 0 or elapsed > deadline
     if slow:

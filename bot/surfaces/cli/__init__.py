@@ -15,14 +15,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.surfaces.cli import attest, console, dod, evidence, gates, serve, verify
+from bot.surfaces.cli import attest, console, db, dod, evidence, gates, serve, verify
 from bot.surfaces.cli.common import LOG_FORMATS, add_global_options
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-MODULES = (console, serve, gates, attest, verify, dod, evidence)
+MODULES = (console, serve, gates, attest, verify, dod, evidence, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,7 +51,8 @@ def config_from(args: argparse.Namespace) -> BizraConfig:
     # The environment variables the config names hold secrets too: no log line may show their values.
     prometheus = config.slo.prometheus
     SECRETS.add_env([prometheus.bearer_token_env, prometheus.basic_auth_password_env,
-                     config.slo.pagerduty.routing_key_env])
+                     config.slo.pagerduty.routing_key_env,
+                     "BIZRA_STORE_PASSWORD", "PGPASSWORD"])  # the PostgreSQL store's password (docs/store.md)
     return config
 
 

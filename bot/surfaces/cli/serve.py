@@ -15,6 +15,8 @@ from bot.surfaces.cli.common import add_verb, runtime_from
 
 if TYPE_CHECKING:
     from bot.core.config import BizraConfig, Secrets
+    from bot.core.leadership import Leadership
+    from bot.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,25 @@ def startup_problems(config: BizraConfig, secrets: Secrets) -> list[str]:
     return problems
 
 
+def start_leadership(runtime: Runtime) -> Leadership:
+    """Start electing (or lead alone); a Lease that cannot even be set up refuses start-up (exit 2)."""
+    from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
+    from bot.core.leadership import LeaseUnavailable  # lazy: as above
+
+    try:
+        leadership = runtime.leadership.get()
+    except LeaseUnavailable as exc:
+        raise ConfigError(f"serve cannot start: leader election needs the Kubernetes API ({exc}). Set "
+                          "release.kube, or leader_election.enabled: false for a single replica.") from None
+    leadership.start()
+    log.info("leader election %s; this replica is %s", "on" if leadership.elected else "off (leads alone)",
+             leadership.identity)
+    return leadership
+
+
 def run(args: argparse.Namespace) -> int:
     from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
+    from bot.surfaces.cli.db import schemas_of  # lazy: as above (it names the Slack surface's table)
     from bot.surfaces.http import HttpServer  # lazy: slack_bolt and prometheus_client; only `serve` pays them
     from bot.surfaces.scheduler import start_scheduler  # lazy: apscheduler and the SLO watch; only `serve` pays them
     from bot.surfaces.slack_app import build_app  # lazy: slack_bolt, as above
@@ -60,9 +79,13 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError("serve cannot start: " + "; ".join(problems) + ".")
     # --- end of start-up checks ---
-    # Store integrity: an empty, truncated or corrupt store refuses start-up (StoreError: one line, exit 2);
-    # a missing one is created and the log says so.
-    log.info("store %s: %s", runtime.config.store.path, runtime.store.get().open().state)
+    # Store integrity: an empty, truncated or corrupt store, or a PostgreSQL server that cannot be reached or
+    # refuses the login, refuses start-up (StoreError: one line, exit 2); a missing file is created and logged.
+    store = runtime.store.get()
+    log.info("store %s (%s): %s", store.location, store.backend, store.open().state)
+    # Every component's schema to this release's version, under the store's migration lock (docs/store.md).
+    upgraded = store.upgrade(schemas_of(runtime))
+    log.info("store schema: %s", ", ".join(f"{name} {after}" for name, (_, after) in sorted(upgraded.items())))
     app = build_app(runtime)
 
     work = runtime.work.get()  # slow work's executors (bot/core/work.py)
@@ -72,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     # taking requests and lets work already acknowledged (a rollback following its rollout) finish:
     # the work executors are shut down waiting for it, within the pod's grace period.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    leadership = start_leadership(runtime)  # the Lease election: only the leader runs the background jobs
     scheduler = start_scheduler(runtime)  # the SLO watch
     server = HttpServer(app, host=runtime.secrets.host, port=runtime.secrets.port)
     socket_mode = None
@@ -98,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
             socket_mode.close()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        leadership.stop()  # releases the Lease: the next replica takes over at once
         server.stop()  # no new requests; requests being answered finish
         work.shutdown(wait=True)  # acknowledged work finishes and answers
     return 0

@@ -1,0 +1,40 @@
+"""The canary engines behind `commands.canary_engine.CanaryEngine`, and which one a runtime uses.
+
+`canary.engine` in bizra.yaml picks one; `engine_for(runtime)` builds it (engines are cheap: they
+hold the runtime and reach the cluster through `runtime.cluster`). A run keeps the engine it
+started with (`CanaryRun.engine`), so changing the config mid-run does not hand the run to another
+engine: `engine_for(runtime, run.engine)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.core.runtime import Runtime
+from bot.features.canary.engines.argo_rollouts import ArgoRolloutsEngine
+from bot.features.canary.engines.gateway import GatewayEngine
+from bot.features.canary.flagger.engine import FlaggerEngine
+from commands.canary_engine import CanaryEngine, EngineKind
+
+EngineFactory = Callable[[Runtime], CanaryEngine]
+
+# One line per engine. The Flagger engine (bot/features/canary/flagger/) adds itself here.
+FACTORIES: dict[EngineKind, EngineFactory] = {
+    EngineKind.GATEWAY: GatewayEngine,
+    EngineKind.ARGO_ROLLOUTS: ArgoRolloutsEngine,
+    EngineKind.FLAGGER: FlaggerEngine,
+}
+
+
+class EngineUnavailable(Exception):
+    """The configured engine is not built into this bot."""
+
+
+def engine_for(runtime: Runtime, kind: str | None = None) -> CanaryEngine:
+    """The engine `kind` (default: `canary.engine`) for this runtime."""
+    chosen = EngineKind(kind or runtime.config.canary.engine)
+    factory = FACTORIES.get(chosen)
+    if factory is None:
+        raise EngineUnavailable(f"The canary engine `{chosen}` is not available in this bot; set canary.engine to one "
+                                f"of {', '.join(sorted(k.value for k in FACTORIES))}.")
+    return factory(runtime)
