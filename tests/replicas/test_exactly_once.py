@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from tests.replicas.conftest import NAMES, MakeReplicas
 from tests.rollback.conftest import button_value, controller, image_patches, posted_confirmation
@@ -63,10 +65,10 @@ def test_two_confirm_clicks_on_two_replicas_patch_the_image_once(make_replicas: 
     plan_id = button_value(posted, "rollback.confirm")
 
     with controller(replicas.api, image=STABLE) as ctl:
-        statuses = _at_once(*(lambda replica=replica, name=name: replica.click(  # type: ignore[misc]
-            recorder, action_id="rollback.confirm", value=plan_id, name=name, user_id=RESPONDER,
-            message_ts=posted.ts, channel_id=OPS_CHANNEL)
-            for replica, name in ((first, "click-a"), (second, "click-b"))))
+        click = {"action_id": "rollback.confirm", "value": plan_id, "user_id": RESPONDER, "message_ts": posted.ts,
+                 "channel_id": OPS_CHANNEL}
+        statuses = _at_once(partial(first.click, recorder, name="click-a", **click),
+                            partial(second.click, recorder, name="click-b", **click))
         assert statuses == [200, 200]
         ctl.join()
         recorder.wait_for(lambda _: recorder.responses("click-a") and recorder.responses("click-b"), timeout=20,
@@ -94,9 +96,9 @@ def test_two_promotes_on_two_replicas_advance_one_stage(make_replicas: MakeRepli
     assert "Canary started: stage 1/3" in _text(replicas, "start"), _text(replicas, "start")
     applies_before = len(_stage_applies(replicas))
 
-    statuses = _at_once(*(lambda replica=replica, name=name: replica.command(  # type: ignore[misc]
-        recorder, 'canary promote --force "hotfix window"', name=name, user_id=MANAGER)
-        for replica, name in ((first, "promote-a"), (second, "promote-b"))))
+    promote = 'canary promote --force "hotfix window"'
+    statuses = _at_once(partial(first.command, recorder, promote, name="promote-a", user_id=MANAGER),
+                        partial(second.command, recorder, promote, name="promote-b", user_id=MANAGER))
     assert statuses == [200, 200]
     recorder.wait_for(lambda _: recorder.responses("promote-a") and recorder.responses("promote-b"), timeout=30,
                       what="an answer to each promote")
@@ -115,14 +117,14 @@ def test_two_promotes_on_two_replicas_advance_one_stage(make_replicas: MakeRepli
     assert len(_thread_lines(replicas, PROMOTED)) == 1, _thread_lines(replicas, PROMOTED)
 
 
-def _stage_applies(replicas: ReplicaSet) -> list[object]:
+def _stage_applies(replicas: ReplicaSet) -> list[Any]:
     """Server-side applies of the canary's HTTPRoute (one per stage the bot applied)."""
     return [r for r in replicas.api.requests if r.method == "PATCH" and r.query.get("fieldManager") == "bizra-bot"
             and isinstance(r.body, dict) and r.body.get("kind") == "HTTPRoute"]
 
 
-def _weight(request: object) -> int:
-    body = getattr(request, "body")
+def _weight(request: Any) -> int:
+    body = request.body
     return int(next(ref["weight"] for ref in body["spec"]["rules"][0]["backendRefs"] if ref["name"] == "node0-canary"))
 
 

@@ -16,7 +16,7 @@ import pytest
 from tests.replicas.conftest import MakeReplicas
 from tests.rollback.conftest import button_value, controller, image_patches, posted_confirmation
 from tests.support.polling import wait_until
-from tests.support.replicas import RESPONDER, STABLE, ReplicaSocketMode
+from tests.support.replicas import NS, RESPONDER, STABLE, ReplicaSocketMode
 from tests.support.slack import SlackRecorder
 
 OPS_CHANNEL = "C_OPS"
@@ -25,7 +25,8 @@ OPS_CHANNEL = "C_OPS"
 
 @pytest.fixture
 def socket_mode(slack_recorder: SlackRecorder) -> Iterator[ReplicaSocketMode]:
-    server = ReplicaSocketMode(slack_recorder).start()
+    server = ReplicaSocketMode(slack_recorder)
+    server.start()
     try:
         yield server
     finally:
@@ -37,7 +38,7 @@ def test_a_confirmation_made_on_one_replica_is_confirmed_on_the_other(make_repli
                                                                       socket_mode: ReplicaSocketMode) -> None:
     replicas = make_replicas(socket_mode=socket_mode)
     first, second = replicas.start(["bizra-0", "bizra-1"])
-    assert len(socket_mode._live()) == 2, "each replica keeps its own connection"
+    assert socket_mode.connected_replicas() == ["bizra-0", "bizra-1"], "each replica keeps its own connection"
     recorder = replicas.recorder
 
     asked = socket_mode.push_slash_command_to(first.name, "rollback p99 latency breach",
@@ -61,3 +62,7 @@ def test_a_confirmation_made_on_one_replica_is_confirmed_on_the_other(make_repli
     assert (executed["actor"], executed["outcome"]) == (RESPONDER, "ok")
     wait_until(lambda: replicas.store.rows("SELECT id FROM rollback_confirmation WHERE id = ? AND state = 'finished'",
                                            plan_id), timeout=20, what="the confirmation finished")
+    # Each event was handled by the replica it was delivered to (each audit line is in that one's log).
+    requested, executed_line = "audit rollback.request ", f"audit rollback {NS}/node0 by {RESPONDER}"
+    assert requested in first.output() and requested not in second.output()
+    assert executed_line in second.output() and executed_line not in first.output()

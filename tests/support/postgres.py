@@ -30,6 +30,7 @@ PostgreSQL missing is a test failure that says how to install it, never a skip.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import itertools
 import os
@@ -139,6 +140,7 @@ class PostgresServer:
         except BaseException:
             server._remove()
             raise
+        atexit.register(server.stop)  # also when the session ends without its fixtures' teardown
         return server
 
     def _run(self, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -106,27 +106,35 @@ class SharedStore:
     def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         """`sql` (with `?` placeholders) on the shared store; [] while the table does not exist yet."""
         if self.database is not None:
-            import psycopg  # lazy: only the PostgreSQL variant needs it
-            from psycopg.rows import dict_row
-
-            try:
-                with self.database.connect() as connection, connection.cursor(row_factory=dict_row) as cursor:
-                    # psycopg's placeholders are %s, and a literal % must be doubled once parameters are given.
-                    cursor.execute(sql.replace("%", "%%").replace("?", "%s") if params else sql, params or None)
-                    return list(cursor.fetchall())
-            except psycopg.errors.UndefinedTable:
-                return []
+            return _postgres_rows(self.database, sql, params)
         assert self.sqlite_path is not None
-        if not self.sqlite_path.exists():
-            return []
-        with closing(sqlite3.connect(self.sqlite_path, timeout=10)) as connection:
-            connection.row_factory = sqlite3.Row
-            try:
-                return [dict(row) for row in connection.execute(sql, params)]
-            except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):
-                    return []
-                raise
+        return _sqlite_rows(self.sqlite_path, sql, params)
+
+
+def _postgres_rows(database: PostgresDatabase, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    import psycopg  # lazy: only the PostgreSQL variant needs it
+    from psycopg.rows import dict_row
+
+    try:
+        with database.connect() as connection, connection.cursor(row_factory=dict_row) as cursor:
+            # psycopg's placeholders are %s, and a literal % must be doubled once parameters are given.
+            cursor.execute(sql.replace("%", "%%").replace("?", "%s") if params else sql, params or None)
+            return list(cursor.fetchall())
+    except psycopg.errors.UndefinedTable:
+        return []
+
+
+def _sqlite_rows(path: Path, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with closing(sqlite3.connect(path, timeout=10)) as connection:
+        connection.row_factory = sqlite3.Row
+        try:
+            return [dict(row) for row in connection.execute(sql, params)]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
 
 
 def sqlite_store(workdir: Path) -> SharedStore:
@@ -500,6 +508,10 @@ class ReplicaSocketMode(SocketModeServer):
 
     def _live_of(self, name: str) -> list[Any]:
         return [conn for conn in self._live() if conn.path.endswith(f"&replica={name}")]
+
+    def connected_replicas(self) -> list[str]:
+        """The replicas holding a live connection, by name (sorted)."""
+        return sorted({conn.path.rsplit("&replica=", 1)[1] for conn in self._live() if "&replica=" in conn.path})
 
     def wait_connected_replica(self, name: str, *, timeout: float = 15.0) -> None:
         wait_until(lambda: self._live_of(name), timeout=timeout, what=f"{name}'s Socket Mode connection")

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bot.core.audit import latest
+from bot.core.settings import StoreSettings
 from bot.features.canary.flagger import store as flagger_store
 from bot.features.canary.store import load
 from tests.canary.conftest import (
@@ -109,6 +110,19 @@ def test_webhooks_without_the_token_are_403_and_bad_bodies_400(gate: tuple[Drive
     assert flagger.call("no-such-hook", phase="", checksum="abc").status == 404
     denied = [e for e in latest(bot.bot.runtime, 50) if e.action.startswith("canary.flagger")]
     assert not any(TOKEN in (e.detail + str(e.before) + str(e.after)) for e in denied)
+
+
+def test_a_canary_whose_steps_are_not_the_stages_is_held(api: KubeApiServer, tmp_path: Path,
+                                                         driver_factory: MakeDriver) -> None:
+    bot = driver_factory(flagger_config(api, tmp_path), now_clock())
+    flagger = FlaggerDriver(api, bot.bot.url, NS, image=STABLE, token=TOKEN, step_weights=[10, 50]).install()
+    flagger.set_image(CANDIDATE)
+    assert flagger.tick() == "waiting-for-rollout"
+    halted = flagger.last("confirm-rollout")
+    assert halted.status == 409
+    assert "stepWeights [10, 50] are not bizra-bot's stage weights [10, 50, 100]" in halted.text
+    refused = bot.run(f"canary start {CANDIDATE}")
+    assert ephemeral(refused) and "stepWeights" in text_of(refused)
 
 
 def test_the_gate_answers_404_unless_the_engine_is_flagger(api: KubeApiServer, tmp_path: Path,
@@ -290,11 +304,17 @@ def test_abort_makes_flagger_roll_back(gate: tuple[Driver, FlaggerDriver]) -> No
 
 
 # -- replicas -------------------------------------------------------------------------------------------
-def test_two_bots_on_one_store_answer_flagger_the_same(api: KubeApiServer, tmp_path: Path,
-                                                       slack_recorder: SlackRecorder) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_bots_on_one_store_answer_flagger_the_same(api: KubeApiServer, tmp_path: Path, backend: str,
+                                                       slack_recorder: SlackRecorder,
+                                                       request: pytest.FixtureRequest) -> None:
     config = flagger_config(api, tmp_path)
+    if backend == "postgresql":  # the replicas' store (tests/support/postgres.py: a real server, a fresh database)
+        database = request.getfixturevalue("postgres_env")
+        config = config.model_copy(update={"store": StoreSettings(url=database.url)})
     with running_bot(slack_recorder, config=config, clock=now_clock()) as first, \
             running_bot(slack_recorder, config=config, clock=now_clock()) as second:
+        assert backend in first.runtime.store.get().location
         one = FlaggerDriver(api, first.url, NS, image=STABLE, token=TOKEN).install()
         two = FlaggerDriver(api, second.url, NS, image=STABLE, token=TOKEN)
         one.set_image(CANDIDATE)

@@ -143,3 +143,33 @@ def test_sustained_breach_rolls_back_through_the_rollback_hook(
     assert flagger.phase == "Failed" and flagger.weight == 0 and flagger.primary_image() == STABLE
     audit = latest(driver.bot.runtime, 10, action_prefix="canary.auto_rollback")
     assert len(audit) == 1 and audit[0].outcome == "ok" and "cb_latency_p99" in audit[0].detail
+
+
+def test_a_granted_step_is_held_when_an_slo_breaches_before_flagger_takes_it(
+        metrics: tuple[PrometheusServer, Slot], api: KubeApiServer, tmp_path: Path,
+        driver_factory: MakeDriver) -> None:
+    prom, slot = metrics
+    node0: Node0Exporter = slot.exporter
+    clock = now_clock()
+    # Real-time evaluations every second; a long sustain, so the breach blocks without an auto-rollback.
+    config = make_config(api, tmp_path, engine="flagger", bake=[0.05, 0.05, 0.05],
+                         slo=slo_config(prom.url, window="3s", sustain="10m", slot=slot, interval="1s"))
+    driver = driver_factory(config, clock)
+    flagger = _flagger(driver, api)
+    flagger.set_image(CANDIDATE)
+    flagger.tick()
+    driver.run(f"canary start {CANDIDATE}")
+    tick_until(driver, clock, lambda: True, what="a first evaluation")
+    assert [flagger.tick() for _ in range(3)] == ["progressing", "weight-10", "waiting-for-traffic"]
+    held_since = clock.now()
+    tick_until(driver, clock, lambda: (clock.now() - held_since).total_seconds() >= 4, what="stage 1's 3 s bake")
+    assert "stage 2/3" in text_of(driver.run("canary promote"))
+
+    node0.set(latency_seconds=0.003)
+    prom.wait_for_value(slot.scoped(P99.format(w="3s")), lambda v: v > 0.0015, what="p99 over 1.5 ms")
+    tick_until(driver, clock, lambda: "BREACHING" in text_of(driver.run("canary status", user=VIEWER)),
+               what="a breaching evaluation")
+    assert flagger.tick() == "waiting-for-traffic"
+    held = flagger.last("confirm-traffic-increase")
+    assert held.status == 409 and "no longer holds" in held.text and "breached since the grant" in held.text
+    assert flagger.weight == 10

@@ -24,12 +24,14 @@ from bot.core.runtime import Runtime
 from bot.features.canary.flagger import store
 from bot.features.canary.flagger.messages import post_in_thread, update_run_message
 from bot.features.canary.flagger.ref import (
+    HOLDING_PHASES,
     canary_name,
     canary_namespace,
     canary_ref,
     promotion_step,
     stage_of_weight,
     step_weights,
+    steps_mismatch,
     weights_problem,
 )
 from bot.features.canary.flagger.render import FlaggerNote, short_checksum
@@ -55,7 +57,6 @@ from commands.canary_engine import (
 from commands.cluster import ClusterError
 
 BOT = "bizra-bot"
-HOLDING_PHASES = ("Progressing", "Waiting", "WaitingPromotion")
 _PHASES = {
     "": EnginePhase.IDLE, "Initializing": EnginePhase.IDLE, "Initialized": EnginePhase.IDLE,
     "Waiting": EnginePhase.PROGRESSING, "Progressing": EnginePhase.PROGRESSING,
@@ -115,9 +116,12 @@ class FlaggerEngine:
             return [problem]
         ref = canary_ref(self._runtime)
         try:
-            _, target = self._read()
+            canary, target = self._read()
         except ClusterError as exc:
             return [str(exc)]
+        mismatch = steps_mismatch(self._runtime, canary.step_weights)
+        if mismatch:
+            return [mismatch[0].upper() + mismatch[1:] + "."]
         waiting = self._current()
         if waiting is None:
             return [f"Flagger has not asked to roll out anything: no webhook call of Canary {ref} has reached the bot. "

@@ -39,12 +39,14 @@ from bot.features.canary.flagger import store
 from bot.features.canary.flagger.messages import post_in_thread, post_run_message, update_run_message
 from bot.features.canary.flagger.protocol import Answer, Hook, HookCall, authorized, halt, parse, proceed
 from bot.features.canary.flagger.ref import (
+    HOLDING_PHASES,
     canary_name,
     canary_namespace,
     canary_ref,
     promotion_step,
     stage_of_weight,
     step_weights,
+    steps_mismatch,
     weights_problem,
 )
 from bot.features.canary.flagger.render import FlaggerEvent, FlaggerNote, short_checksum
@@ -71,7 +73,6 @@ GATE_ACTOR = "bizra-bot (Flagger gate)"
 # must not wait for a canary start, so every gate lets it through (recorded and audited as such).
 RETURN_ACTOR = "bizra-bot (no new version)"
 FLAGGER_ACTOR = "Flagger"
-HOLDING_PHASES = ("Progressing", "Waiting", "WaitingPromotion")
 
 
 # -- the request -----------------------------------------------------------------------------------
@@ -121,6 +122,9 @@ def _gate(runtime: Runtime, kind: Hook, call: HookCall) -> Answer:
             decided = store.by_checksum(runtime, namespace=call.namespace, name=call.name, checksum=call.checksum)
             return _rollback(decided)
         return halt(f"bizra-bot cannot read the Canary or its target, so it holds the canary: {exc}", status=503)
+    mismatch = steps_mismatch(runtime, canary.step_weights)
+    if mismatch and kind is not Hook.ROLLBACK:
+        return halt(f"bizra-bot holds the canary: {mismatch}")
     resolution = store.resolve(runtime, namespace=call.namespace, name=call.name, checksum=call.checksum,
                                rollout=kind is Hook.CONFIRM_ROLLOUT, image=target.image,
                                template_hash=target.template_hash, canary_weight=canary.canary_weight, now=now)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from bot.core.runtime import Runtime
 
+# Canary phases in which Flagger holds at its current weight until a webhook lets it go on.
+HOLDING_PHASES = ("Progressing", "Waiting", "WaitingPromotion")
+
 
 def canary_namespace(runtime: Runtime) -> str:
     return runtime.config.canary.flagger.namespace or runtime.config.release.namespace
@@ -45,3 +48,12 @@ def stage_of_weight(runtime: Runtime, weight: int) -> int | None:
 def promotion_step(runtime: Runtime) -> int:
     """The grant step of the promotion: one past the last stage."""
     return len(step_weights(runtime)) + 1
+
+
+def steps_mismatch(runtime: Runtime, canary_steps: list[int]) -> str | None:
+    """The Canary's own analysis.stepWeights against the bot's stage weights (None: they agree, or it has none)."""
+    ours = step_weights(runtime)
+    if canary_steps and canary_steps != ours:
+        return (f"the Canary's analysis.stepWeights {canary_steps} are not bizra-bot's stage weights {ours}; make "
+                "them equal (canary.flagger.step_weights or canary.stages)")
+    return None
