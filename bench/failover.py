@@ -14,27 +14,32 @@ Each of the `--kills` rounds (bounded: at most 20) kills the current leader with
 - the acks (send → HTTP 200) of signed `/bizra gates` commands sent to the two survivors, one every
   `--ack-every` seconds round-robin, from the kill until that first tick;
 then restarts the killed replica (same identity) and waits until it is ready. Over all rounds it
-counts the pages of the one sustained breach (goal: exactly 1, so 0 duplicates).
+counts the pages of the one sustained breach (goal: exactly 1, so 0 duplicates) and its re-pages
+(every `--repage` seconds, unacknowledged) by their ordinal "(page N)": a repeated ordinal is a
+duplicate (goal 0), a skipped one a re-page missed.
 
-    .venv/bin/python bench/failover.py [--kills 10] [--ack-every 0.05]
+    .venv/bin/python bench/failover.py [--kills 10] [--ack-every 0.05] [--repage 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import re
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bot.features.slo.watch import CLAIM_TIMEOUT  # noqa: E402
 from tests.support.kube_api import KubeApiServer  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 from tests.support.replicas import (  # noqa: E402
@@ -55,6 +60,7 @@ NAMES = ["bizra-0", "bizra-1", "bizra-2"]
 MAX_KILLS = 20
 MIN_ACK_EVERY = 0.02  # at most 50 commands a second: a latency probe, not a load test
 SLACK_DEADLINE_MS = 3000.0
+CLAIM_TIMEOUT_SECONDS = CLAIM_TIMEOUT.total_seconds()  # how long an alert's delivery claim holds
 
 
 def wait_until(condition, *, timeout: float, what: str, interval: float = 0.02):  # type: ignore[no-untyped-def]
@@ -129,6 +135,16 @@ def first_tick_after(replicas: ReplicaSet, killed_at: float) -> float | None:
     return datetime.fromisoformat(str(rows[0]["at"])).timestamp()
 
 
+def repage_ordinals(replicas: ReplicaSet) -> list[int]:
+    """The "(page N)" of every re-page in the page's thread, as Slack received them."""
+    rows = replicas.store.rows("SELECT data FROM slo_alerts")
+    ts = str(json.loads(rows[0]["data"]).get("message_ts") or "") if rows else ""
+    if not ts:
+        return []
+    found = (re.search(r"Still unacknowledged.*\(page (\d+)\)", str(r.body.get("text"))) for r in replicas.thread(ts))
+    return [int(match.group(1)) for match in found if match]
+
+
 def one_failover(replicas: ReplicaSet, round_no: int, every: float) -> tuple[float, float, AckProbe]:
     """Kill the leader; (seconds to the new holder of the Lease, seconds to its first tick, the ack probe)."""
     leader = replicas.wait_leader(timeout=30)
@@ -148,13 +164,88 @@ def one_failover(replicas: ReplicaSet, round_no: int, every: float) -> tuple[flo
     return elected_at - killed_at, ticked_at - killed_at, probe
 
 
+@dataclass
+class Rounds:
+    """What the kills measured."""
+
+    elected: list[float] = field(default_factory=list)  # kill → new holder of the Lease, seconds
+    ticks: list[float] = field(default_factory=list)  # kill → first tick of the new leader, seconds
+    acks: list[float] = field(default_factory=list)  # ms
+    ack_failures: int = 0
+
+
+def run_kills(replicas: ReplicaSet, kills: int, every: float) -> Rounds:
+    rounds = Rounds()
+    for round_no in range(1, kills + 1):
+        to_holder, to_tick, probe = one_failover(replicas, round_no, every)
+        rounds.elected.append(to_holder)
+        rounds.ticks.append(to_tick)
+        rounds.acks += probe.latencies
+        rounds.ack_failures += probe.failures
+        p99 = percentile(probe.latencies, 0.99) if probe.latencies else math.nan
+        print(f"  kill {round_no:2d}: new lease holder after {to_holder:5.2f} s, first tick after {to_tick:5.2f} s, "
+              f"{len(probe.latencies)} acks (p99 {p99:6.1f} ms)")
+    return rounds
+
+
+def open_claims(replicas: ReplicaSet) -> list[str]:
+    """Alert deliveries claimed in the store and not yet expired (a killed leader's outlive it)."""
+    now = datetime.now(UTC)
+    claims = []
+    for row in replicas.store.rows("SELECT data FROM slo_alerts"):
+        until = json.loads(row["data"]).get("claim_until")
+        if until and datetime.fromisoformat(str(until).replace("Z", "+00:00")) > now:
+            claims.append(str(until))
+    return claims
+
+
+def settle(replicas: ReplicaSet) -> None:
+    """Keep the breach going until no delivery claim is left (at most the bot's 2-minute claim timeout), then
+    two more SLO ticks: whatever a killed leader left claimed has been retried, duplicates included."""
+    claims = open_claims(replicas)
+    if claims:
+        print(f"  settling: a delivery claimed until {claims[0]} (by a killed leader); waiting for it to expire")
+    wait_until(lambda: not open_claims(replicas), timeout=CLAIM_TIMEOUT_SECONDS + 30, what="the claims to expire",
+               interval=0.5)
+    settled_at = time.time()
+    wait_until(lambda: first_tick_after(replicas, settled_at + 2 * SLO_INTERVAL_SECONDS), timeout=30,
+               what="two more SLO ticks")
+
+
+def report(replicas: ReplicaSet, rounds: Rounds, *, kills: int, repage: float) -> bool:
+    ticks, elected, acks = rounds.ticks, rounds.elected, rounds.acks
+    budget = LEASE_SECONDS + SLO_INTERVAL_SECONDS
+    median, peak = statistics.median(ticks), max(ticks)
+    print(f"  kill → first tick of the new leader: median {median:.2f} s, max {peak:.2f} s = "
+          f"{median / LEASE_SECONDS:.2f}x / {peak / LEASE_SECONDS:.2f}x the lease duration ({LEASE_SECONDS} s); "
+          f"promise lease + interval = {budget:g} s: {'met' if peak <= budget else 'MISSED'}")
+    print(f"  kill → new lease holder: median {statistics.median(elected):.2f} s, max {max(elected):.2f} s")
+    pages = len(replicas.pages())
+    print(f"  pages of the one breach over {kills} kills: {pages} (duplicates {pages - 1}; goal 0: "
+          f"{'met' if pages == 1 else 'MISSED'})")
+    ordinals = repage_ordinals(replicas)
+    repeated = len(ordinals) - len(set(ordinals))
+    skipped = len(set(range(2, max(ordinals, default=1) + 1)) - set(ordinals))
+    print(f"  re-pages (every {repage:g} s) in the page's thread: {len(ordinals)}, ordinals repeated {repeated} "
+          f"(goal 0: {'met' if repeated == 0 else 'MISSED'}), skipped {skipped}")
+    if acks:
+        print(f"  acks on the survivors during failover: {len(acks)} signed /bizra gates, p50 "
+              f"{percentile(acks, 0.5):.1f} ms, p99 {percentile(acks, 0.99):.1f} ms, max {max(acks):.1f} ms "
+              f"(Slack's deadline {SLACK_DEADLINE_MS:,.0f} ms), failures {rounds.ack_failures}")
+    return pages == 1 and repeated == 0 and rounds.ack_failures == 0 and bool(acks)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--ack-every", type=float, default=0.05, help="seconds between probe commands")
+    parser.add_argument("--repage", type=float, default=5.0, help="slo.repage in seconds (re-pages during the run)")
+    parser.add_argument("--no-settle", action="store_true",
+                        help="count at once, without waiting for claims left by killed leaders to expire")
     args = parser.parse_args()
     kills = max(1, min(args.kills, MAX_KILLS))
     every = max(MIN_ACK_EVERY, args.ack_every)
+    repage = max(1.0, args.repage)
 
     postgres = PostgresServer.launch()
     prometheus = SharedPrometheus.launch(slots=1)
@@ -162,44 +253,22 @@ def main() -> int:
     kube = KubeApiServer().start()
     seed_node0(kube)
     workdir = Path(tempfile.mkdtemp(prefix="bizra-failover-"))
-    ok = True
     try:
         slot = prometheus.ready().claim()
         store = postgres_store(postgres.new_database())
-        with replica_set(recorder=recorder, api=kube, store=store, workdir=workdir, slot=slot) as replicas:
+        with replica_set(recorder=recorder, api=kube, store=store, workdir=workdir, slot=slot,
+                         repage=timedelta(seconds=repage)) as replicas:
             replicas.start(NAMES)
             replicas.wait_leader(timeout=30)
             slot.exporter.set(latency_seconds=LATENCY_BREACH)  # breaching from now to the end
             wait_until(replicas.pages, timeout=60, what="the page of the sustained breach")
             print(f"{len(NAMES)} replicas on PostgreSQL, lease {LEASE_SECONDS} s, SLO interval "
-                  f"{SLO_INTERVAL_SECONDS:g} s; {kills} kill -9 of the leader during a sustained breach")
-            elected: list[float] = []
-            ticks: list[float] = []
-            acks: list[float] = []
-            ack_failures = 0
-            for round_no in range(1, kills + 1):
-                to_holder, to_tick, probe = one_failover(replicas, round_no, every)
-                elected.append(to_holder)
-                ticks.append(to_tick)
-                acks += probe.latencies
-                ack_failures += probe.failures
-                print(f"  kill {round_no:2d}: new lease holder after {to_holder:5.2f} s, first tick after "
-                      f"{to_tick:5.2f} s, {len(probe.latencies)} acks (p99 "
-                      f"{percentile(probe.latencies, 0.99) if probe.latencies else math.nan:6.1f} ms)")
-            pages = len(replicas.pages())
-            budget = LEASE_SECONDS + SLO_INTERVAL_SECONDS
-            print(f"  kill → first tick of the new leader: median {statistics.median(ticks):.2f} s, max "
-                  f"{max(ticks):.2f} s = {statistics.median(ticks) / LEASE_SECONDS:.2f}x / "
-                  f"{max(ticks) / LEASE_SECONDS:.2f}x the lease duration ({LEASE_SECONDS} s); "
-                  f"promise lease + interval = {budget:g} s: {'met' if max(ticks) <= budget else 'MISSED'}")
-            print(f"  kill → new lease holder: median {statistics.median(elected):.2f} s, max {max(elected):.2f} s")
-            print(f"  pages of the one breach over {kills} kills: {pages} (duplicates {pages - 1}; goal 0: "
-                  f"{'met' if pages == 1 else 'MISSED'})")
-            if acks:
-                print(f"  acks on the survivors during failover: {len(acks)} signed /bizra gates, p50 "
-                      f"{percentile(acks, 0.5):.1f} ms, p99 {percentile(acks, 0.99):.1f} ms, max {max(acks):.1f} ms "
-                      f"(Slack's deadline {SLACK_DEADLINE_MS:,.0f} ms), failures {ack_failures}")
-            ok = pages == 1 and ack_failures == 0 and bool(acks)
+                  f"{SLO_INTERVAL_SECONDS:g} s; {kills} kill -9 of the leader during a sustained breach "
+                  "(the first as soon as the page is in Slack)")
+            rounds = run_kills(replicas, kills, every)
+            if not args.no_settle:
+                settle(replicas)
+            ok = report(replicas, rounds, kills=kills, repage=repage)
     finally:
         kube.stop()
         recorder.stop()

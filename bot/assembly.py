@@ -25,6 +25,7 @@ from bot.core.config import BizraConfig, Secrets
 from bot.core.delivery import ConsolePoster, Poster
 from bot.core.leadership import (
     Leadership,
+    LeaseBackend,
     LeaseElector,
     SoleLeader,
     election_enabled,
@@ -35,6 +36,8 @@ from bot.core.outbox import Outbox, OutboxPoster, audit_failure
 from bot.core.outbox import register as register_outbox
 from bot.core.runtime import Registry, Runtime
 from bot.core.store_factory import open_store
+from bot.core.store_lease import SCHEMA as lease_tables
+from bot.core.store_lease import StoreLease
 from bot.core.work import Work
 from bot.features.audit import feature as audit
 from bot.features.canary import feature as canary
@@ -61,6 +64,7 @@ def build_registry() -> Registry:
     for feature in FEATURES:
         feature.register(registry)
     register_outbox(registry)  # the background sender of messages Slack did not take at once
+    registry.add_schema(lease_tables)  # the leader Lease when it lives in the store (leader_election.backend)
     registry.add_schema(audit_tables)  # the core's audit log (the outbox registers its own table)
     return registry
 
@@ -98,10 +102,14 @@ def _leadership(runtime: Runtime) -> Leadership:
     identity = resolve_identity(settings, os.environ)
     if runtime.surface != "slack" or not election_enabled(settings, os.environ):
         return SoleLeader(identity)
-    # A renewal is one small write: waiting longer than half the renew deadline for it helps nobody.
-    timeout = min(config.release.kube.timeout_seconds, settings.renew_deadline.total_seconds() / 2)
-    lease = KubeLease.from_settings(config.release.kube, namespace=resolve_namespace(settings, os.environ),
-                                    name=settings.lease_name, timeout=timeout, user_agent=f"bizra-bot/{identity}")
+    lease: LeaseBackend
+    if settings.backend == "store":
+        lease = StoreLease(runtime.store.get(), name=settings.lease_name)
+    else:
+        # A renewal is one small write: waiting longer than half the renew deadline for it helps nobody.
+        timeout = min(config.release.kube.timeout_seconds, settings.renew_deadline.total_seconds() / 2)
+        lease = KubeLease.from_settings(config.release.kube, namespace=resolve_namespace(settings, os.environ),
+                                        name=settings.lease_name, timeout=timeout, user_agent=f"bizra-bot/{identity}")
     return LeaseElector(lease, identity=identity, settings=settings, clock=runtime.clock)
 
 

@@ -507,7 +507,8 @@ class CanaryCompleted(BaseModel):
 
 
 class CanaryCompletionPending(BaseModel):
-    """Stage 3 baked; the stable Deployment is rolling out the image; traffic stays on the canary."""
+    """Stage 3 baked; the stable side is taking the image (the stable Deployment rolling out, Flagger promoting,
+    the Rollout finishing); traffic stays on the canary until it has. `run.engine` says who finishes it."""
 
     run: CanaryRun
     stable_ready: int
@@ -551,6 +552,12 @@ class EngineView(BaseModel):
     conditions: list[str] = Field(default_factory=list)
     last_transition: datetime | None = None
     error: str | None = None
+    # No run active, and the controller holds a revision until it is started (Flagger at confirm-rollout):
+    awaiting_image: str = ""     # the image to `/bizra canary start`
+    awaiting_revision: str = ""  # its identity as the engine binds approvals (checksum, pod template)
+    message_channel: str = ""    # the engine's own message about it (Approve / Deny), when it posted one
+    message_ts: str = ""
+    permalink: str | None = None  # Slack's link to that message (filled by the Slack handler)
 
 
 class CanaryStatus(BaseModel):

@@ -98,6 +98,34 @@ class EngineObservation(BaseModel):
     last_transition: datetime | None = None
     resource: str = ""               # e.g. "Rollout bizra-production/node0"
     error: str | None = None         # set when the resources could not be read (never a healthy state)
+    # A revision the controller asks to roll out and holds until `/bizra canary start` (Flagger at
+    # confirm-rollout), and the engine's own message about it; only when no run is active.
+    awaiting: Revision | None = None
+    awaiting_message: MessageRef | None = None
+
+
+class Grant(BaseModel):
+    """Whom the flow carries a step out for, as the policy decided it: the engine records it with the step.
+
+    A controller-driven engine answers the controller later (Flagger's webhooks), so it keeps who granted
+    the step and whether it was forced: a forced step is carried through on the force given once, never
+    re-judged against the policy it bypassed.
+    """
+
+    actor: str
+    forced_reason: str | None = None  # `--force "<reason>"` bypassed the policy for this step (audited)
+    reason: str = ""                  # abort: why
+
+    @property
+    def forced(self) -> bool:
+        return self.forced_reason is not None
+
+
+class MessageRef(BaseModel):
+    """A Slack message an engine posted itself (Flagger: the run message with Approve / Deny)."""
+
+    channel: str
+    ts: str
 
 
 class EngineStep(BaseModel):
@@ -163,16 +191,18 @@ class CanaryEngine(Protocol):
         """Start stage 1 of the approved image `run.image`; the step's revision is what later steps bind to."""
         ...
 
-    def advance(self, run: CanaryRun, *, from_stage: Stage, to_stage: Stage) -> EngineStep:
-        """Move from `from_stage` to `to_stage` for exactly the revision `run.revision` (RevisionChanged otherwise)."""
+    def advance(self, run: CanaryRun, *, from_stage: Stage, to_stage: Stage, grant: Grant) -> EngineStep:
+        """Move from `from_stage` to `to_stage` for exactly the revision `run.revision` (RevisionChanged otherwise),
+        for `grant.actor` (forced past the policy when `grant.forced_reason` is set)."""
         ...
 
-    def complete(self, run: CanaryRun, stage: Stage) -> Completion:
-        """The last stage baked: make the canary revision the stable one. Idempotent (run again to finish)."""
+    def complete(self, run: CanaryRun, stage: Stage, *, grant: Grant) -> Completion:
+        """The last stage baked (or the policy was forced, `grant.forced_reason`): make the canary revision the
+        stable one. Idempotent (run again to finish; a controller-driven engine may finish it itself)."""
         ...
 
-    def abort(self, run: CanaryRun) -> EngineStep:
-        """All traffic back to the stable revision (what was stable when the run started)."""
+    def abort(self, run: CanaryRun, *, grant: Grant) -> EngineStep:
+        """All traffic back to the stable revision (what was stable when the run started); `grant.reason` says why."""
         ...
 
     def observe(self, run: CanaryRun | None) -> EngineObservation:
@@ -200,9 +230,15 @@ def view_of(observation: EngineObservation) -> EngineView:
                                    found.checksum and f"checksum {found.checksum}") if part]
         return ", ".join(parts)
 
+    awaiting, where = observation.awaiting, observation.awaiting_message
     return EngineView(
         engine=str(observation.engine), resource=observation.resource, phase=str(observation.phase),
         weight=observation.weight, revision=revision(observation.revision),
         stable_revision=revision(observation.stable_revision), message=observation.message,
         conditions=[f"{c.type}={c.status}" + (f" ({c.reason})" if c.reason else "") for c in observation.conditions],
-        last_transition=observation.last_transition, error=observation.error)
+        last_transition=observation.last_transition, error=observation.error,
+        awaiting_image=awaiting.image if awaiting else "",
+        awaiting_revision=", ".join(part for part in (
+            awaiting.checksum and f"checksum {awaiting.checksum[:12]}",
+            awaiting.pod_hash and f"pod template {awaiting.pod_hash}") if part) if awaiting else "",
+        message_channel=where.channel if where else "", message_ts=where.ts if where else "")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bot.adapters.kubernetes import load_configuration, needs
 from bot.core.leadership import LeaseConflict, LeaseRecord, LeaseUnavailable
 from bot.core.settings import KubeAccessSettings
+from commands.cluster import ClusterError
 
 if TYPE_CHECKING:  # the client is imported where the adapter is built (it costs ~300 ms)
     from kubernetes import client as k8s
@@ -95,7 +96,7 @@ class KubeLease:
                       user_agent: str | None = None) -> KubeLease:
         try:
             configuration = load_configuration(access)
-        except Exception as exc:  # ClusterError with the sentence naming what to set
+        except ClusterError as exc:  # its sentence names what to set (kubeconfig, context, in-cluster)
             raise LeaseUnavailable(str(exc)) from exc
         return cls(configuration, namespace=namespace, name=name, timeout=timeout, user_agent=user_agent)
 

@@ -1,14 +1,17 @@
 """Slack's Web API: the shared client, the channel poster, and user-group lookups.
 
 What flows through: rendered messages out to `chat.postMessage` / `chat.update` / file uploads,
-user-group members in from `usergroups.users.list`. The client retries on HTTP 429 after
-Retry-After (slack_sdk's retry handler); the poster also keeps to about one message per second
-per channel, Slack's posting budget.
+user-group members in from `usergroups.users.list`, the bot's own tagged posts in from
+`conversations.history` / `conversations.replies`. The client retries on HTTP 429 after Retry-After,
+and a connection error only when the request never left (slack_sdk's retry handlers, `build_web_client`);
+the poster also keeps to about one message per second per channel, Slack's posting budget.
 
-`SlackPoster` is also the outbox's transport (`bot/core/outbox.py`): `send` delivers one persisted
-row and sorts Slack's failures into transient (HTTP 5xx, timeouts, unreachable, rate limit
-exhausted: retried later) and permanent (channel not found, not in channel, …: failed, audited,
-told); `notify` tells the requester through the command's `response_url`, else by DM.
+`SlackTransport` is the outbox's transport (`bot/core/outbox.py`): `send` delivers one persisted
+row, a post tagged with message metadata naming the row, and sorts Slack's failures into transient
+(HTTP 5xx, unreachable, rate limit exhausted: retried later), ambiguous (a timeout or a connection
+lost after the request went out: Slack may have posted it, so the outbox looks before sending again)
+and permanent (channel not found, not in channel, …: failed, audited, told); `find` is that look;
+`notify` tells the requester through the command's `response_url`, else by DM.
 """
 
 from __future__ import annotations
@@ -18,9 +21,18 @@ import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.error import URLError
 
 from bot.core.delivery import Postable
-from bot.core.outbox import Outgoing, PermanentDeliveryError, Requester, TransientDeliveryError
+from bot.core.outbox import (
+    AmbiguousDeliveryError,
+    Outgoing,
+    PermanentDeliveryError,
+    Requester,
+    TransientDeliveryError,
+    is_tagged,
+    tag,
+)
 from bot.core.rendering import Renderers
 
 if TYPE_CHECKING:  # slack_sdk is imported where the client is built (build_web_client)
@@ -31,19 +43,29 @@ if TYPE_CHECKING:  # slack_sdk is imported where the client is built (build_web_
 log = logging.getLogger(__name__)
 
 
-def build_web_client(secrets: Secrets) -> WebClient:
-    """The Web API client for this process; retries on HTTP 429 after Retry-After."""
+def build_web_client(secrets: Secrets, *, timeout: int = 10) -> WebClient:
+    """The Web API client for this process: answers within `timeout` seconds or raises; retries on HTTP 429
+    after Retry-After, and once on a connection error only when the request never left.
+
+    slack_sdk's default `ConnectionErrorRetryHandler` also re-sends after `ConnectionResetError` and
+    `RemoteDisconnected`, which urllib raises while waiting for the answer — after the whole request was
+    sent, when Slack may already have posted the message — so a post would appear twice behind the outbox's
+    back. urllib wraps what goes wrong before the request is out (refused, DNS, connect timeout) in
+    `URLError` and raises the rest bare: only `URLError` is retried here; the outbox decides about the rest."""
     from slack_sdk import WebClient  # lazy: slack_sdk costs ~100 ms; only a process that talks to Slack pays it
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler  # lazy: part of slack_sdk, as above
+    from slack_sdk.http_retry.builtin_handlers import (  # lazy: part of slack_sdk, as above
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+    )
 
     token = secrets.slack_bot_token
-    client = WebClient(
+    return WebClient(
         token=token.get_secret_value() if token else None,
         base_url=secrets.slack_api_url,
-        timeout=10,
+        timeout=timeout,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1, error_types=[URLError]),
+                        RateLimitErrorRetryHandler(max_retry_count=3)],
     )
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
-    return client
 
 
 class _Pacer:
@@ -83,9 +105,10 @@ class SlackPoster:
                                   blocks=self._renderers.blocks(result), thread_ts=thread_ts)
 
     def post_rendered(self, channel: str, *, text: str, blocks: list[dict[str, Any]],
-                      thread_ts: str | None = None) -> str | None:
+                      thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None:
         self._pacer.wait(channel)
-        response = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
+        response = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts,
+                                                 metadata=metadata)
         return response.get("ts")
 
     def update(self, ts: str, result: Postable, *, channel: str | None = None) -> None:
@@ -119,6 +142,7 @@ class SlackPoster:
 
 
 # Slack errors worth another try later; every other `ok: false` is permanent for that message.
+# (HTTP 504 is ambiguous, not merely transient: a gateway gave up waiting for Slack, which may have posted.)
 # (`internal_error` is not here: Slack says the operation may have partly succeeded, so a blind retry
 # could post twice; the row fails, is audited, and a caller that retries — the SLO watch — does.)
 TRANSIENT_ERRORS = frozenset({"ratelimited", "service_unavailable", "request_timeout", "fatal_error"})
@@ -132,15 +156,26 @@ def classify(exc: Exception) -> Exception:
         status = int(getattr(exc.response, "status_code", 0) or 0)
         data: Any = getattr(exc.response, "data", None)
         error = str(data.get("error") if isinstance(data, dict) else "") or f"HTTP {status}"
+        answered = f"Slack answered {error}" + (f" (HTTP {status})" if status != 200 else "")
+        if status == 504:
+            return AmbiguousDeliveryError(answered)
         if status >= 500 or status == 429 or error in TRANSIENT_ERRORS:
-            return TransientDeliveryError(f"Slack answered {error}" + (f" (HTTP {status})" if status != 200 else ""))
+            return TransientDeliveryError(answered)
         return PermanentDeliveryError(f"Slack answered {error}")
-    # Timeouts, refused connections, DNS: Slack was not reached (or did not answer in time).
-    return TransientDeliveryError(f"Slack did not answer: {type(exc).__name__}: {exc}")
+    if isinstance(exc, URLError):  # refused, DNS, connect timeout: the request never left
+        return TransientDeliveryError(f"Slack was not reached: {exc.reason}")
+    # A timeout waiting for the answer, the connection reset or closed after the request was sent, a
+    # garbled answer: Slack may have taken it.
+    return AmbiguousDeliveryError(f"Slack did not answer: {type(exc).__name__}: {exc}")
+
+
+HISTORY_PAGE = 200  # messages per conversations.history / .replies page (Slack suggests at most 200)
+MAX_HISTORY_PAGES = 10  # read at most this many pages back; more means "cannot tell" (transient)
 
 
 class SlackTransport:
-    """The outbox's way out: one persisted row to the Web API, failures classified."""
+    """The outbox's way out: one persisted row to the Web API, failures classified; and its way to find a
+    post an earlier attempt left without an answer (`find`: needs `channels:history` / `groups:history`)."""
 
     def __init__(self, poster: SlackPoster, client: WebClient) -> None:
         self._poster = poster
@@ -151,7 +186,7 @@ class SlackTransport:
         try:
             if message.kind == "post":
                 return self._poster.post_rendered(message.channel, text=payload["text"], blocks=payload["blocks"],
-                                                  thread_ts=message.thread_ts)
+                                                  thread_ts=message.thread_ts, metadata=tag(message))
             if message.kind == "update":
                 self._poster.update_rendered(message.channel, str(message.ts), text=payload["text"],
                                              blocks=payload["blocks"])
@@ -163,6 +198,31 @@ class SlackTransport:
         except Exception as exc:
             raise classify(exc) from exc
         raise PermanentDeliveryError(f"unknown outbox message kind {message.kind!r}")
+
+    def find(self, message: Outgoing, *, oldest: float) -> str | None:
+        """The ts of the post tagged as `message` since `oldest`: in its thread (conversations.replies) or
+        among the channel's own messages (conversations.history), page by page. Raises `DeliveryError`."""
+        cursor: str | None = None
+        try:
+            for _ in range(MAX_HISTORY_PAGES):
+                arguments: dict[str, Any] = {"channel": message.channel, "oldest": f"{oldest:.6f}",
+                                             "include_all_metadata": True, "limit": HISTORY_PAGE, "cursor": cursor}
+                if message.thread_ts:
+                    page = self._client.conversations_replies(ts=message.thread_ts, **arguments)
+                else:
+                    page = self._client.conversations_history(**arguments)
+                for shown in page.get("messages") or []:
+                    if is_tagged(shown.get("metadata"), message):
+                        return str(shown["ts"])
+                cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+                if not page.get("has_more") or not cursor:
+                    return None
+        except Exception as exc:
+            raised = classify(exc)
+            # A lookup changes nothing in Slack, so any lookup failure that is not permanent is merely transient.
+            raise (raised if isinstance(raised, PermanentDeliveryError) else
+                   TransientDeliveryError(str(raised))) from exc
+        raise TransientDeliveryError(f"more than {MAX_HISTORY_PAGES * HISTORY_PAGE} messages since the first attempt")
 
     def notify(self, requester: Requester, text: str) -> bool:
         if requester.response_url:

@@ -12,6 +12,14 @@ API, `bot/adapters/slack.py`):
 - **Never sent twice.** A row is claimed (a lease of `LEASE_SECONDS`, in a transaction that locks the row:
   SQLite's `BEGIN IMMEDIATE`, PostgreSQL's `FOR UPDATE SKIP LOCKED`) before it is sent, by one thread of
   one process; a row enqueued again under the same `key` is the same row.
+- **Looked for before it is sent again.** Every post carries Slack message metadata naming its row
+  (`tag(...)`: `event_type` `bizra_outbox`, `outbox_id` and `outbox_key`). When an attempt's outcome is
+  unknown — a timeout or a connection lost after the request went out (`AmbiguousDeliveryError`), or a
+  sender whose lease ran out mid-send — the row is *unsure*, and before it is sent again the transport's
+  `find` reads the channel or the thread since just before its first attempt: the message found is adopted
+  (its ts recorded, nothing posted); not found, it is sent again. A lookup Slack refuses for good (no
+  history scope) sends again at once; one that fails for a while holds the row (backoff) up to
+  `MAX_LOOKUP_FAILURES` times, then sends again: a rare duplicate rather than a lost message.
 - **Retried with backoff** on HTTP 5xx, timeouts and unreachable Slack (`TransientDeliveryError`):
   1 s, 2 s, 4 s … capped at `MAX_BACKOFF_SECONDS`, by the next post of its thread or the `outbox`
   background job; after `MAX_ATTEMPTS` it fails like a permanent error.
@@ -36,7 +44,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.core.audit import AuditOutcome, record
 from bot.core.delivery import Postable
@@ -55,6 +63,10 @@ MAX_BACKOFF_SECONDS = 300.0
 KEEP_SENT_SECONDS = 7 * 24 * 3600.0
 PRUNE_EVERY_SECONDS = 3600.0
 SENDER_INTERVAL_SECONDS = 2.0
+TAG_EVENT_TYPE = "bizra_outbox"  # the `event_type` of the metadata every outbox post carries
+# The lookup reads from this long before the row's first attempt (the bot's clock against Slack's ts).
+LOOKUP_MARGIN_SECONDS = 60.0
+MAX_LOOKUP_FAILURES = 3  # transient lookup failures before an unsure row is sent again anyway
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -78,7 +90,13 @@ CREATE INDEX IF NOT EXISTS outbox_thread ON outbox (thread, id);
 CREATE INDEX IF NOT EXISTS outbox_open ON outbox (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_ts ON outbox (channel, ts);
 """
-SCHEMA = Schema("outbox", [Migration(1, _DDL)])
+SCHEMA = Schema("outbox", [
+    Migration(1, _DDL),
+    # first_attempt_at: where the lookup starts; unsure: an attempt's outcome is unknown (look before sending
+    # again); lookup_failures: transient lookup failures in a row.
+    Migration(2, columns={"outbox": {"first_attempt_at": "REAL", "unsure": "INTEGER NOT NULL DEFAULT 0",
+                                     "lookup_failures": "INTEGER NOT NULL DEFAULT 0"}}),
+])
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 
@@ -89,6 +107,11 @@ class DeliveryError(Exception):
 
 class TransientDeliveryError(DeliveryError):
     """Worth trying again later: HTTP 5xx, a timeout, Slack unreachable, rate limit exhausted."""
+
+
+class AmbiguousDeliveryError(TransientDeliveryError):
+    """The request went out and no answer came back (a timeout, the connection dropped): Slack may have
+    taken it. A post is looked for before it is sent again."""
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -127,15 +150,42 @@ class Outgoing:
     payload: dict[str, Any]
     thread_ts: str | None = None  # post, upload: the parent
     ts: str | None = None  # update: the message to change
+    key: str = ""  # the row's idempotency key (a uuid unless the caller named one)
+
+
+def tag(message: Outgoing) -> dict[str, Any]:
+    """The Slack message metadata a post carries, so the outbox can find it again (`MessageFinder`).
+    The key tells this store's row from another deployment's row of the same id in a shared channel."""
+    return {"event_type": TAG_EVENT_TYPE, "event_payload": {"outbox_id": message.id, "outbox_key": message.key}}
+
+
+def is_tagged(metadata: object, message: Outgoing) -> bool:
+    """Whether a message's metadata (as conversations.history shows it) is `message`'s tag."""
+    if not isinstance(metadata, dict) or metadata.get("event_type") != TAG_EVENT_TYPE:
+        return False
+    payload = metadata.get("event_payload")
+    return (isinstance(payload, dict) and str(payload.get("outbox_id")) == str(message.id)
+            and payload.get("outbox_key") == message.key)
 
 
 class Transport(Protocol):
     def send(self, message: Outgoing) -> str | None:
-        """Deliver one message; returns its ts (post) or file id (upload). Raises `DeliveryError`."""
+        """Deliver one message; returns its ts (post) or file id (upload). Raises `DeliveryError`
+        (`AmbiguousDeliveryError` when the request went out and no answer came)."""
         ...
 
     def notify(self, requester: Requester, text: str) -> bool:
         """Tell someone a message could not be delivered; False when there was no way to."""
+        ...
+
+
+@runtime_checkable
+class MessageFinder(Protocol):
+    """A transport that can tell whether an earlier attempt of a post was taken (Slack's transport)."""
+
+    def find(self, message: Outgoing, *, oldest: float) -> str | None:
+        """The ts of the message carrying `tag(message)` posted after `oldest` (epoch seconds) in its
+        channel (`thread_ts` None) or thread, None if there is none. Raises `DeliveryError`."""
         ...
 
 
@@ -153,6 +203,11 @@ class Row:
     next_attempt_at: float
     last_error: str
     ts: str | None
+    key: str = ""
+    created_at: float = 0.0
+    first_attempt_at: float | None = None
+    unsure: bool = False  # an earlier attempt's outcome is unknown: look for it before sending again
+    lookup_failures: int = 0
 
     @classmethod
     def of(cls, row: StoreRow) -> Row:
@@ -160,7 +215,9 @@ class Row:
         return cls(id=row["id"], kind=row["kind"], channel=row["channel"], thread=row["thread"],
                    target=row["target"], payload=json.loads(row["payload"]),
                    requester=Requester(**asked) if asked else None, state=row["state"], attempts=row["attempts"],
-                   next_attempt_at=row["next_attempt_at"], last_error=row["last_error"], ts=row["ts"])
+                   next_attempt_at=row["next_attempt_at"], last_error=row["last_error"], ts=row["ts"],
+                   key=row["key"], created_at=row["created_at"], first_attempt_at=row["first_attempt_at"],
+                   unsure=bool(row["unsure"]), lookup_failures=row["lookup_failures"])
 
 
 def backoff(attempts: int) -> float:
@@ -169,6 +226,13 @@ def backoff(attempts: int) -> float:
 
 
 FailureListener = Callable[[Row, str], None]
+
+
+class _Hold:
+    """`Outbox._look_for`'s answer when the lookup failed for now: the row waits (backoff) and looks again."""
+
+
+_HOLD = _Hold()
 
 
 class Outbox:
@@ -284,10 +348,14 @@ class Outbox:
                 return None  # another sender is on it
             if head["state"] == PENDING and head["next_attempt_at"] > now:
                 return None  # backing off; later rows of the thread wait behind it
-            connection.execute("UPDATE outbox SET state = ?, claimed_until = ?, attempts = attempts + 1 "
-                               "WHERE id = ?", (SENDING, now + LEASE_SECONDS, head["id"]))
+            # A lease that ran out: its sender died mid-send, perhaps after Slack took the post.
+            unsure = 1 if head["state"] == SENDING or head["unsure"] else 0
+            connection.execute("UPDATE outbox SET state = ?, claimed_until = ?, attempts = attempts + 1, "
+                               "first_attempt_at = COALESCE(first_attempt_at, ?), unsure = ? WHERE id = ?",
+                               (SENDING, now + LEASE_SECONDS, now, unsure, head["id"]))
             claimed = Row.of(head)
-        return claimed
+        return Row(**{**claimed.__dict__, "unsure": bool(unsure),
+                      "first_attempt_at": claimed.first_attempt_at or now})
 
     def _send(self, row: Row) -> None:
         target = self.resolve(row.target)
@@ -297,23 +365,60 @@ class Outbox:
             return
         message = Outgoing(id=row.id, kind=row.kind, channel=row.channel, payload=row.payload,
                            thread_ts=target if row.kind != "update" else None,
-                           ts=target if row.kind == "update" else None)
+                           ts=target if row.kind == "update" else None, key=row.key)
+        if row.unsure and row.kind == "post":  # an update is idempotent; an upload cannot be looked for
+            earlier = self._look_for(row, message)
+            if isinstance(earlier, _Hold):
+                return
+            if earlier is not None:
+                log.info("outbox: post %d to %s was taken by an earlier attempt (ts %s): not sent again", row.id,
+                         row.channel, earlier)
+                self._sent(row, earlier)
+                return
         try:
             ts = self._transport.send(message)
         except PermanentDeliveryError as exc:
             self._fail(row, str(exc))
             return
         except Exception as exc:  # transient or unknown: keep it, try again after a while
-            self._retry(row, f"{type(exc).__name__}: {exc}" if not isinstance(exc, DeliveryError) else str(exc))
+            self._retry(row, f"{type(exc).__name__}: {exc}" if not isinstance(exc, DeliveryError) else str(exc),
+                        unsure=row.unsure or isinstance(exc, AmbiguousDeliveryError))
             return
+        self._sent(row, ts)
+
+    def _look_for(self, row: Row, message: Outgoing) -> str | _Hold | None:
+        """The ts of an earlier attempt Slack took; None: send again; `_HOLD`: the lookup failed for now
+        (the row backs off and the lookup is tried again)."""
+        if not isinstance(self._transport, MessageFinder):
+            return None  # a transport that cannot look: send again, as before there was a lookup
+        oldest = (row.first_attempt_at or row.created_at) - LOOKUP_MARGIN_SECONDS
+        try:
+            found = self._transport.find(message, oldest=oldest)
+        except PermanentDeliveryError as exc:  # e.g. missing_scope: no way to tell, and waiting will not help
+            log.warning("outbox: cannot tell whether post %d to %s was taken (%s); sending it again", row.id,
+                        row.channel, exc)
+            return None
+        except Exception as exc:  # rate limited, 5xx, timeout: look again after a while, a few times
+            if row.lookup_failures + 1 < MAX_LOOKUP_FAILURES:
+                self._retry(row, f"looking for an earlier attempt failed: {exc}", unsure=True, lookup_failed=True)
+                return _HOLD
+            log.warning("outbox: looking for post %d to %s failed %d times (%s); sending it again", row.id,
+                        row.channel, row.lookup_failures + 1, exc)
+            found = None
+        if row.lookup_failures:  # counted in a row: the next unsure attempt gets its own tries
+            with self._db.transaction(serialize=False) as connection:  # a row this sender holds
+                connection.execute("UPDATE outbox SET lookup_failures = 0 WHERE id = ?", (row.id,))
+        return found
+
+    def _sent(self, row: Row, ts: str | None) -> None:
         payload = row.payload
         if row.kind == "upload":  # the chart's bytes are not kept once delivered
             payload = {k: v for k, v in payload.items() if k != "png"}
         with self._db.transaction(serialize=False) as connection:  # a row this sender holds: no wider lock
             connection.execute("UPDATE outbox SET state = ?, ts = ?, claimed_until = NULL, last_error = '', "
-                               "payload = ? WHERE id = ?", (SENT, ts, json.dumps(payload), row.id))
+                               "payload = ?, unsure = 0 WHERE id = ?", (SENT, ts, json.dumps(payload), row.id))
 
-    def _retry(self, row: Row, error: str) -> None:
+    def _retry(self, row: Row, error: str, *, unsure: bool = False, lookup_failed: bool = False) -> None:
         attempts = row.attempts + 1
         if attempts >= MAX_ATTEMPTS:
             self._fail(row, f"{error} (gave up after {attempts} attempts)")
@@ -323,7 +428,8 @@ class Outbox:
                     attempts + 1, delay)
         with self._db.transaction(serialize=False) as connection:  # a row this sender holds: no wider lock
             connection.execute("UPDATE outbox SET state = ?, next_attempt_at = ?, claimed_until = NULL, "
-                               "last_error = ? WHERE id = ?", (PENDING, self._now() + delay, error, row.id))
+                               "last_error = ?, unsure = ?, lookup_failures = lookup_failures + ? WHERE id = ?",
+                               (PENDING, self._now() + delay, error, int(unsure), int(lookup_failed), row.id))
 
     def _fail(self, row: Row, error: str) -> None:
         with self._db.transaction(serialize=False) as connection:  # a row this sender holds: no wider lock

@@ -142,6 +142,7 @@ class LeaderElectionSettings(BaseModel):
     replicas mean several processes at once. Elsewhere (a laptop, the console, tests) the process is the
     only one and leads without asking. `true` elects through `release.kube`'s access from anywhere (three
     `bizra serve` processes against one API server); `false` never elects (one replica only).
+    `backend: store` keeps the Lease in the shared store instead (replicas without a Kubernetes API).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -149,7 +150,12 @@ class LeaderElectionSettings(BaseModel):
     enabled: bool | Literal["auto"] = Field(
         default="auto", description="auto: elect when running in a Kubernetes pod; true: always; false: never."
     )
-    lease_name: str = Field(default="bizra-bot-leader", description="Name of the coordination.k8s.io/v1 Lease.")
+    backend: Literal["kubernetes", "store"] = Field(
+        default="kubernetes",
+        description="Where the Lease lives: a coordination.k8s.io/v1 Lease (release.kube's access), or a row of "
+                    "the shared store (PostgreSQL replicas without Kubernetes).",
+    )
+    lease_name: str = Field(default="bizra-bot-leader", description="Name of the Lease.")
     namespace: str | None = Field(
         default=None,
         description="Namespace of the Lease; empty means $POD_NAMESPACE, else the pod's own namespace, else bizra-bot.",

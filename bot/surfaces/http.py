@@ -138,14 +138,14 @@ def _healthz(app: App, start_response: StartResponse) -> list[bytes]:
     body: dict[str, Any] = {"status": "ok", "store": store.as_dict() if store else None}
     runtime = _RUNTIMES.get(app)
     if runtime is not None:
-        body.update(_deployment(runtime))
+        body.update(_deployment(runtime, read_store=store is None or store.usable))
     return _json(start_response, "200 OK", body)
 
 
-def _deployment(runtime: Runtime) -> dict[str, Any]:
+def _deployment(runtime: Runtime, *, read_store: bool) -> dict[str, Any]:
     """The /bizra status report as JSON fields (a probe must answer: a failure is reported, not raised)."""
     try:
-        report = status_report(runtime)
+        report = status_report(runtime, read_store=read_store)
     except Exception as exc:
         return {"leadership": {"problem": f"{type(exc).__name__}: {exc}"}}
     return {

@@ -1,6 +1,10 @@
-"""Three `bizra serve` processes on one store (PostgreSQL, and SQLite where it is cheap), the Kubernetes
-API emulator (NODE0 Deployment, leader Lease), the recording Slack server and a NODE0 on the shared
-Prometheus: the parts of tests/support/replicas.py, one set per test."""
+"""Three `bizra serve` processes on one store, the Kubernetes API emulator (NODE0 Deployment, leader
+Lease), the recording Slack server and a NODE0 on the shared Prometheus: the parts of
+tests/support/replicas.py, one set per test.
+
+Every test runs on PostgreSQL (the store several replicas need) and, where it is cheap, on one SQLite
+file too (`store` is parametrised; a module narrows it with `pytest.mark.parametrize("store", […],
+indirect=True)`)."""
 
 from __future__ import annotations
 

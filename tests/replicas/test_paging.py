@@ -4,7 +4,12 @@ replica takes over, pages nothing twice and forgets nothing.
 Real processes (`bizra serve` ×3) on one store, the leader Lease on the Kubernetes API emulator, the
 recording Slack server, and a NODE0 of the test's own on the shared Prometheus whose latency breaches
 the 1.5 ms p99 objective. Pages are counted where Slack would show them (top-level messages with the
-Acknowledge button), alerts in the store's `slo_alerts`.
+Acknowledge button), alerts in the store's `slo_alerts`, re-pages by their ordinal ("(page N)") in the
+page's thread: a repeated or skipped ordinal is a re-page twice or off its schedule.
+
+A leader killed *in the middle of a delivery* (the page's chart upload, a re-page: claimed in the store,
+the call unanswered) is a known gap, kept as strict xfails: the claim outlives its holder for
+CLAIM_TIMEOUT, and a page posted but not yet recorded is posted again once it expires.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -103,8 +109,6 @@ def test_three_replicas_page_a_sustained_breach_once(paging_replicas: ReplicaSet
 
 def test_the_leader_killed_mid_breach_is_replaced_and_nothing_is_paged_twice_or_forgotten(
         make_replicas: MakeReplicas, node0_slot: Slot) -> None:
-    from datetime import timedelta
-
     replicas = make_replicas(slot=node0_slot, repage=timedelta(seconds=REPAGE_SECONDS))
     replicas.start(NAMES)
     leader = replicas.wait_leader()
@@ -121,7 +125,7 @@ def test_the_leader_killed_mid_breach_is_replaced_and_nothing_is_paged_twice_or_
     ts = wait_until(lambda: _page_ts(replicas), timeout=10, what="the page's ts in the store")
     wait_until(lambda: _repage_numbers(replicas, ts), timeout=REPAGE_SECONDS + 10, what="the first re-page")
     # Between deliveries: the re-page recorded as sent and no delivery claimed (a kill in the middle of a
-    # delivery is test_a_leader_killed_while_it_delivers_*).
+    # delivery is test_a_leader_killed_mid_delivery_*).
     wait_until(lambda: _between_deliveries(replicas, pages_sent=2), timeout=10, what="the re-page recorded as sent")
 
     leader.kill()
@@ -156,31 +160,42 @@ def test_the_leader_killed_mid_breach_is_replaced_and_nothing_is_paged_twice_or_
                what="the acknowledgement in the page's thread")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding: a delivery claimed by a leader that was killed mid-post "
-                   "blocks the new leader's re-pages for CLAIM_TIMEOUT (2 min, bot/features/slo/watch.py) instead "
-                   "of being taken over when the leadership changes hands")
-def test_a_leader_killed_while_it_delivers_a_repage_is_replaced_by_one_that_repages_on_schedule(
-        make_replicas: MakeReplicas, node0_slot: Slot) -> None:
-    from datetime import timedelta
+def _page_ts_in_slack(replicas: ReplicaSet) -> str | None:
+    """The ts of the (first) page as the channel shows it, whatever the store recorded."""
+    pages = [m for m in replicas.recorder.top_level(RELEASE_CHANNEL)
+             if any(b.get("action_id") == "alert.ack" for b in m.buttons())]
+    return pages[0].ts if pages else None
 
+
+@pytest.mark.xfail(strict=True, reason="issue 9 finding: an alert's deliveries are claimed for CLAIM_TIMEOUT (2 min, "
+                   "bot/features/slo/watch.py) and recorded only when all of them are done; a leader killed in "
+                   "between leaves the claim to block the new leader (no re-page for 2 min) and, when it was the "
+                   "page itself, its ts unrecorded, so the page is posted again when the claim expires")
+@pytest.mark.parametrize("held", ["files.getUploadURLExternal", "chat.postMessage"],
+                         ids=["while-its-chart-uploads", "while-it-re-pages"])
+def test_a_leader_killed_mid_delivery_is_replaced_by_one_that_repages_in_the_same_thread(
+        make_replicas: MakeReplicas, node0_slot: Slot, held: str) -> None:
+    """Slack holds one call unanswered (the page's chart upload right after the page, or the first re-page):
+    the leader is inside that alert's delivery, holding its claim, when it is killed."""
     replicas = make_replicas(slot=node0_slot, repage=timedelta(seconds=REPAGE_SECONDS))
     replicas.start(NAMES)
     leader = replicas.wait_leader()
+    if held == "files.getUploadURLExternal":
+        replicas.recorder.fail_next(held, hang=True)
     node0_slot.exporter.set(latency_seconds=LATENCY_BREACH)
     wait_until(replicas.pages, timeout=30, what=f"the page\n{replicas.logs()}")
-    ts = wait_until(lambda: _page_ts(replicas), timeout=10, what="the page's ts in the store")
-    wait_until(lambda: _between_deliveries(replicas, pages_sent=1), timeout=10, what="the page recorded as sent")
-    # Slack holds the next post (the re-page) unanswered: the leader is inside it, holding the delivery's claim.
-    replicas.recorder.fail_next("chat.postMessage", hang=True)
-    wait_until(lambda: [r for r in replicas.recorder.calls("chat.postMessage")
-                        if r.faulted and "Still unacknowledged" in str(r.body.get("text"))],
-               timeout=REPAGE_SECONDS + 10, what="the re-page on its way")
+    ts = wait_until(lambda: _page_ts_in_slack(replicas), timeout=10, what="the page in the channel")
+    if held == "chat.postMessage":
+        wait_until(lambda: _between_deliveries(replicas, pages_sent=1), timeout=10, what="the page recorded as sent")
+        replicas.recorder.fail_next(held, hang=True)
+    wait_until(lambda: [r for r in replicas.recorder.calls(held) if r.faulted], timeout=REPAGE_SECONDS + 10,
+               what=f"the leader inside {held}")
 
     leader.kill()
     replicas.recorder.release()
     replicas.wait_leader(not_named=leader.name, timeout=LEASE_SECONDS + SLO_INTERVAL_SECONDS + SLACK_SECONDS)
     wait_until(lambda: _repage_numbers(replicas, ts), timeout=REPAGE_SECONDS + SLO_INTERVAL_SECONDS + SLACK_SECONDS,
-               what="a re-page from the new leader")
+               what="a re-page from the new leader in the page's thread")
     numbers = _repage_numbers(replicas, ts)
     assert numbers == list(range(2, 2 + len(numbers))), f"a re-page repeated or skipped: {numbers}"
     assert len(replicas.pages()) == 1

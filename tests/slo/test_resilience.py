@@ -1,4 +1,8 @@
-"""Restarts, Slack retries, failures of Prometheus and PagerDuty: never a duplicate page, never a silent green."""
+"""Restarts, Slack retries, failures of Prometheus and PagerDuty: never a duplicate page, never a silent green.
+
+A test that takes `store_section` runs twice, its watch on SQLite and on PostgreSQL (tests/slo/conftest.py):
+the replica and restart tests, whose "exactly once" is the store's.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ def _breach_latency(watch: Watch) -> None:
     watch.wait_for("cb_latency_p99", SloState.BREACHING)
 
 
-def test_a_restart_mid_breach_neither_pages_twice_nor_forgets_the_breach(watch: Watch, store_section: dict[str, str]) -> None:
+def test_a_restart_mid_breach_neither_pages_twice_nor_forgets_the_breach(
+        watch: Watch, store_section: dict[str, str]) -> None:
     _breach_latency(watch)
     watch.run(0)
     watch.run(SUSTAIN)
@@ -215,7 +220,8 @@ def test_two_replicas_ticking_together_page_once(watch: Watch, store_section: di
     assert len(watch.recorder.calls("files.completeUploadExternal")) == 1
 
 
-def test_two_replicas_on_their_own_timers_post_one_status_per_interval(watch: Watch, store_section: dict[str, str]) -> None:
+def test_two_replicas_on_their_own_timers_post_one_status_per_interval(
+        watch: Watch, store_section: dict[str, str]) -> None:
     """Interval is 10 s: replica B ticks 3 s after replica A, every time; the channel sees one status each
     interval — since issue 11 as one living message, posted once and edited in place once per interval."""
     # At noon of the test's UTC day: ticks that cross midnight would rightly start a second message.

@@ -23,6 +23,7 @@ import pytest
 from bot.assembly import build_runtime
 from bot.core import audit
 from bot.core.runtime import Job
+from bot.core.store import SqliteDatabase
 from bot.core.telemetry import SLO_SLOW_TICKS
 from bot.features.slo.watch import load_state, prune, run_once
 from bot.surfaces.scheduler import start_scheduler
@@ -262,7 +263,9 @@ def test_incident_bundles_read_audit_rows_by_the_time_index(tmp_path: Path, slac
         clock.set(start + timedelta(minutes=n))
         audit.record(runtime, actor="U1", channel="C1", action=f"test.{n}", target="t", before=None, after=None,
                      outcome="ok")
-    connection = runtime.store.get().connect()
+    db = runtime.store.get()
+    assert isinstance(db, SqliteDatabase)  # the query plan is SQLite's
+    connection = db.connect()
     statements: list[str] = []
     connection.set_trace_callback(statements.append)
     try:

@@ -29,7 +29,7 @@ from bot.core.store_postgres import placeholders, postgres_ddl
 from tests.support.bot import running_bot
 from tests.support.cli import RunCli
 from tests.support.polling import wait_until
-from tests.support.postgres import PostgresDatabase, PostgresServer, _free_port
+from tests.support.postgres import PostgresDatabase, PostgresMissing, PostgresServer, _binary, _free_port
 from tests.support.slack import SlackRecorder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -202,3 +202,10 @@ def test_bizra_serve_on_postgresql_upgrades_the_schema_and_never_logs_the_passwo
     text = log.read_text(encoding="utf-8")
     assert f"store {postgres_database.url} (postgresql): ok" in text
     assert postgres_database.password not in text
+
+
+def test_missing_postgresql_is_a_failure_that_says_how_to_install_it() -> None:
+    with pytest.raises(PostgresMissing) as raised:
+        _binary("initdb-of-no-installed-version")
+    assert "bash scripts/install-system-deps.sh" in str(raised.value) and "apt-get install postgresql" in str(
+        raised.value)

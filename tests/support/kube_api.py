@@ -17,6 +17,7 @@ Usage (see tests/kube for examples):
         api.roll_out("bizra-production", "node0")     # controller: ReplicaSet + pods + status
         api.update("argoproj.io", "rollouts", ns, "node0", mutate)  # another writer changes a stored object
         api.fail("PATCH", "/deployments/node0", status=409, times=1)  # fault injection
+        api.fail("PUT", "/leases/bizra-bot-leader", status=500, times=99, client="bizra-bot/alpha")  # one replica
         api.add_event("bizra-production", involved=("Deployment", "node0"), reason="...", message="...")
         api.stop()                                    # now unreachable (connection refused)
         api.requests / api.calls("PATCH", "/deployments/node0")  # method, path, query, content_type, body, status

@@ -172,10 +172,8 @@ def _get_json(url: str) -> tuple[int, dict[str, Any]] | None:
 
 
 def leader_named_by(health: dict[str, Any]) -> str | None:
-    """The leader a /healthz body names (a string, or an object with its identity), if any."""
+    """The leader a /healthz body names (`leader`: the holder of a valid Lease as that replica last read it)."""
     named = health.get("leader")
-    if isinstance(named, dict):
-        named = named.get("identity") or named.get("holder") or named.get("name")
     return str(named) if named else None
 
 
@@ -337,8 +335,8 @@ class ReplicaSet:
     workdir: Path
     config: dict[str, Any]
     socket_mode: ReplicaSocketMode | None = None
-    replicas: dict[str, Replica] = field(default_factory=dict)
-    _starts: int = 0
+    replicas: dict[str, Replica] = field(default_factory=dict)  # the latest process of each identity
+    launched: list[Replica] = field(default_factory=list)  # every process started, killed ones too
 
     @property
     def config_path(self) -> Path:
@@ -363,15 +361,15 @@ class ReplicaSet:
         """Start one replica (does not wait for it)."""
         if not self.config_path.exists():
             self.write_config()
-        self._starts += 1
         port = free_port()
-        log = self.workdir / f"{name}.{self._starts}.log"
+        log = self.workdir / f"{name}.{len(self.launched) + 1}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(self.config_path), "serve"],
                                        cwd=REPO, env=self._env(name, port), stdin=subprocess.DEVNULL,
                                        stdout=sink, stderr=subprocess.STDOUT)
         replica = Replica(name=name, port=port, log=log, process=process)
         self.replicas[name] = replica
+        self.launched.append(replica)
         return replica
 
     def wait_ready(self, replicas: Sequence[Replica], *, timeout: float = 45.0) -> None:
@@ -456,13 +454,13 @@ class ReplicaSet:
         return [r for r in self.recorder.calls("chat.postMessage") if r.body.get("thread_ts") == ts and not r.faulted]
 
     def logs(self, lines: int = 25) -> str:
-        """The tail of every replica's log (for failure messages)."""
+        """The tail of every process's log, killed ones too (for failure messages)."""
         return "\n".join(f"--- {replica.name} (pid {replica.process.pid}, "
                          f"{'running' if replica.alive else f'exit {replica.process.returncode}'}) ---\n"
-                         f"{replica.tail(lines)}" for replica in self.replicas.values())
+                         f"{replica.tail(lines)}" for replica in self.launched)
 
     def close(self) -> None:
-        for replica in self.replicas.values():
+        for replica in self.launched:
             if replica.alive:
                 replica.kill()
 

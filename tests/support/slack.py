@@ -7,6 +7,9 @@ The recorder listens on 127.0.0.1 (port 0) and answers every Web API method and 
 It also keeps the messages as a channel would show them (`messages`, `message`, `top_level`,
 `replies`): each accepted `chat.postMessage` by its `ts`, with `chat.update` applied to it, and
 answers `chat.getPermalink` for a message it holds (`message_not_found` otherwise), as Slack does.
+A message keeps the `metadata` it was posted with; `conversations.history` (a channel's top-level
+messages, newest first) and `conversations.replies` (a thread, oldest first) serve them with `oldest`,
+`latest`, `inclusive`, `limit` and cursors, and the metadata only with `include_all_metadata`, as Slack does.
 """
 
 from __future__ import annotations
@@ -44,14 +47,18 @@ class Recorded:
 
 @dataclass
 class Fault:
-    """The next `times` calls of a Web API method fail: an `ok: false` error, an HTTP status, or a hang
-    (no answer until the recorder is stopped or `release()` is called: the client times out)."""
+    """The next `times` calls of a Web API method fail: an `ok: false` error, an HTTP status, a hang
+    (no answer until the recorder is stopped or `release()` is called: the client times out), or a drop
+    (the connection is closed without an answer: the client sees `RemoteDisconnected`). With `stored`,
+    Slack has taken the call first (a posted message is in the channel) and only its answer is lost."""
 
     method: str
     times: int
     status: int = 200
     error: str = "internal_error"
     hang: bool = False
+    drop: bool = False
+    stored: bool = False
 
 
 @dataclass
@@ -81,6 +88,7 @@ class Message:
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
     updates: int = 0
+    metadata: dict[str, Any] | None = None  # `metadata` as posted: {"event_type": …, "event_payload": {…}}
 
     @property
     def shown(self) -> str:
@@ -125,10 +133,12 @@ class SlackRecorder:
     home_views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fail_next(self, method: str, times: int = 1, *, error: str | None = None, status: int | None = None,
-                  hang: bool = False) -> Fault:
+                  hang: bool = False, drop: bool = False, stored: bool = False) -> Fault:
         """Fault injection: `fail_next("chat.postMessage", 2, status=500)`, `…, error="channel_not_found")`,
-        `…, hang=True)`. Faults of one method apply in the order they were added."""
-        fault = Fault(method=method, times=times, status=status or 200, error=error or "internal_error", hang=hang)
+        `…, hang=True)`, `…, drop=True)`; `…, hang=True, stored=True)`: Slack posted it, the answer never
+        came. Faults of one method apply in the order they were added."""
+        fault = Fault(method=method, times=times, status=status or 200, error=error or "internal_error", hang=hang,
+                      drop=drop, stored=stored)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -155,10 +165,14 @@ class SlackRecorder:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                recorded = Recorded(
-                    path=self.path, method="POST", headers=dict(self.headers), body=_decode(raw, self.headers), raw=raw
-                )
+                # slack_sdk sends a read method's arguments (conversations.history) in the query string.
+                query = dict(urllib.parse.parse_qsl(self.path.partition("?")[2]))
+                recorded = Recorded(path=self.path, method="POST", headers=dict(self.headers),
+                                    body={**query, **_decode(raw, self.headers)}, raw=raw)
                 status, headers, body = recorder._answer(recorded)
+                if body is DROPPED:  # no answer at all: the client sees the connection closed
+                    self.close_connection = True
+                    return
                 payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 for key, value in headers.items():
@@ -222,6 +236,10 @@ class SlackRecorder:
         fault = self._fault_for(recorded.api_method)
         if fault is not None:
             recorded.faulted = True
+            if fault.stored:  # Slack took it; only the answer goes wrong
+                self._keep(recorded, ts)
+            if fault.drop:
+                return 200, {}, DROPPED
             if fault.hang:
                 self._released.wait(60)  # held until released: the client's timeout fires first
                 return 504, {"Content-Type": "text/plain"}, b"gateway timeout"
@@ -233,6 +251,8 @@ class SlackRecorder:
             return override(recorded)
         if recorded.api_method == "chat.getPermalink":
             return 200, {"Content-Type": "application/json"}, self._permalink(recorded)
+        if recorded.api_method in ("conversations.history", "conversations.replies"):
+            return 200, {"Content-Type": "application/json"}, self._conversation(recorded)
         body: dict[str, Any] = {"ok": True, "ts": ts, "channel": recorded.body.get("channel", "C0")}
         self._keep(recorded, ts)
         if recorded.api_method == "views.publish":
@@ -319,7 +339,8 @@ class SlackRecorder:
             if recorded.api_method == "chat.postMessage":
                 thread = body.get("thread_ts")
                 self.messages[(channel, ts)] = Message(channel=channel, ts=ts, text=str(body.get("text", "")),
-                                                       blocks=shown, thread_ts=str(thread) if thread else None)
+                                                       blocks=shown, thread_ts=str(thread) if thread else None,
+                                                       metadata=_metadata_of(body))
             elif recorded.api_method == "chat.update":
                 held = self.messages.get((channel, str(body.get("ts", ""))))
                 if held is not None:
@@ -334,6 +355,35 @@ class SlackRecorder:
         if not held:
             return {"ok": False, "error": "message_not_found"}
         return {"ok": True, "channel": channel, "permalink": permalink(channel, ts)}
+
+    def _conversation(self, recorded: Recorded) -> dict[str, Any]:
+        """conversations.history / conversations.replies as Slack answers them (one page, a cursor for the next)."""
+        args = recorded.body
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            held = [m for m in self.messages.values() if m.channel == channel]
+        if recorded.api_method == "conversations.history":  # the channel's own messages, newest first
+            found = sorted((m for m in held if not m.thread_ts), key=lambda m: _ts_key(m.ts), reverse=True)
+        else:  # the thread: its parent, then the replies, oldest first
+            parent = str(args.get("ts") or "")
+            if not any(m.ts == parent and not m.thread_ts for m in held):
+                return {"ok": False, "error": "thread_not_found"}
+            found = sorted((m for m in held if m.ts == parent or m.thread_ts == parent), key=lambda m: _ts_key(m.ts))
+        inclusive = _flag(args.get("inclusive"))
+        if args.get("oldest"):
+            oldest = _ts_key(str(args["oldest"]))
+            found = [m for m in found if _ts_key(m.ts) > oldest or (inclusive and _ts_key(m.ts) == oldest)]
+        if args.get("latest"):
+            latest = _ts_key(str(args["latest"]))
+            found = [m for m in found if _ts_key(m.ts) < latest or (inclusive and _ts_key(m.ts) == latest)]
+        limit = min(max(int(args.get("limit") or 100), 1), 999)
+        start = int(str(args.get("cursor") or "offset:0").removeprefix("offset:") or 0)
+        page, more = found[start:start + limit], start + limit < len(found)
+        with_metadata = _flag(args.get("include_all_metadata"))
+        return {"ok": True, "messages": [_as_slack_shows(m, with_metadata) for m in page], "has_more": more,
+                "response_metadata": {"next_cursor": f"offset:{start + limit}" if more else ""}}
 
     def message(self, channel: str, ts: str) -> Message:
         with self._lock:
@@ -373,6 +423,37 @@ class SlackRecorder:
                 return snapshot
             time.sleep(0.02)  # polling interval until the deadline
         raise AssertionError(f"timed out waiting for {what}; received: {[r.path for r in self.calls()]}")
+
+
+DROPPED = b"<connection dropped>"  # `_answer`'s body for a fault that closes the connection unanswered
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    """A Slack ts as a sortable pair (seconds, the six digits after the dot): exact, unlike a float."""
+    seconds, _, fraction = ts.partition(".")
+    return int(seconds or 0), int((fraction + "000000")[:6])
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
+
+
+def _metadata_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    metadata = body.get("metadata")
+    if isinstance(metadata, str):  # form-encoded bodies carry it as a JSON string
+        with contextlib.suppress(json.JSONDecodeError):
+            metadata = json.loads(metadata)
+    return metadata if isinstance(metadata, dict) else None
+
+
+def _as_slack_shows(message: Message, with_metadata: bool) -> dict[str, Any]:
+    shown: dict[str, Any] = {"type": "message", "ts": message.ts, "text": message.text, "bot_id": "BBOT",
+                             "user": "UBOT", "blocks": message.blocks}
+    if message.thread_ts:
+        shown["thread_ts"] = message.thread_ts
+    if with_metadata and message.metadata:
+        shown["metadata"] = message.metadata
+    return shown
 
 
 def permalink(channel: str, ts: str) -> str:

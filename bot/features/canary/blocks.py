@@ -80,7 +80,9 @@ def completed_blocks(result: CanaryCompleted) -> Blocks:
 
 
 def pending_blocks(result: CanaryCompletionPending) -> Blocks:
-    return _blocks(pending_lines(result))
+    """What is taking the image, then (small print) who finishes the release: a promote again, or the bot itself."""
+    lines = pending_lines(result)
+    return _blocks(lines[:-1], note=lines[-1])
 
 
 def failed_blocks(result: CanaryApplyFailed) -> Blocks:

@@ -7,7 +7,7 @@ through the cluster adapter, records the outcome (stage, history, audit, last st
 step in the run's thread and edits the run message (the thread's root; docs/canary.md). It returns
 the result model the renderers show.
 
-Order of every change: decide → claim (BEGIN IMMEDIATE, expected stage) → engine → record. The
+Order of every change: decide → claim (a store transaction, expected stage) → engine → record. The
 cluster side is the engine's (`canary.engine`: bot/features/canary/engines/, the port in
 commands/canary_engine.py); the policy is decided here, once, for every engine. The recorded
 stage moves only after the engine carried the step out; a failed step is undone by the engine
@@ -46,6 +46,7 @@ from commands.canary import (
     CanaryStarted,
     CanaryStatus,
     CompletionStep,
+    EngineView,
     ManifestError,
     PromotionCheck,
     RunOutcome,
@@ -58,6 +59,7 @@ from commands.canary_engine import (
     EngineFailed,
     EngineKind,
     EngineObservation,
+    Grant,
     RevisionChanged,
     hold_of,
     view_of,
@@ -143,7 +145,7 @@ def _cluster(runtime: Runtime) -> Cluster:
 
 def living(runtime: Runtime, *, buttons: bool = True) -> CanaryRunMessage | None:
     """The active run as its message, now (None when no canary is active)."""
-    now = status(runtime)
+    now = status(runtime, observe_idle=False)
     if not now.active or now.run is None:
         return None
     return CanaryRunMessage(status=now, last_step=now.last_event or "", buttons=buttons)
@@ -295,14 +297,17 @@ def review(runtime: Runtime, run: CanaryRun, observation: EngineObservation | No
     )
 
 
-def status(runtime: Runtime) -> CanaryStatus:
+def status(runtime: Runtime, *, observe_idle: bool = True) -> CanaryStatus:
+    """The active run now; with none, the last run and (`observe_idle`, a controller-driven engine) what the
+    controller is doing meanwhile: Flagger may hold a new revision until it is started, a Rollout may be moving."""
     stage_list = stages(runtime)
     active = store.load(runtime)
     if active is None:
         entries = store.history(runtime, 1)
         last = (f"{entries[0].event} of `{entries[0].image}` by {entries[0].actor} at {entries[0].at:%Y-%m-%d %H:%M} "
                 f"UTC ({entries[0].outcome})") if entries else None
-        return CanaryStatus(active=False, stages=len(stage_list), last_event=last)
+        return CanaryStatus(active=False, stages=len(stage_list), last_event=last,
+                            engine=_idle_view(runtime) if observe_idle else None)
     run = active.run
     mismatch = _config_mismatch(run, stage_list)
     if mismatch:
@@ -315,6 +320,15 @@ def status(runtime: Runtime) -> CanaryStatus:
     return CanaryStatus(active=True, run=run, stage=stage_list[run.stage], stages=len(stage_list),
                         check=review(runtime, run, observation), pending=pending, last_event=active.last_event,
                         engine=None if observation.engine is EngineKind.GATEWAY else view_of(observation))
+
+
+def _idle_view(runtime: Runtime) -> EngineView | None:
+    """What the configured controller-driven engine observes with no run active (None: the gateway engine, whose
+    HTTPRoute says nothing beyond "all traffic on stable")."""
+    engine = _engine(runtime)
+    if engine.kind is EngineKind.GATEWAY:
+        return None
+    return view_of(engine.observe(None))
 
 
 # -- promote --------------------------------------------------------------------------------------
@@ -355,13 +369,15 @@ def promote(runtime: Runtime, *, actor: str, channel: str, force_reason: str | N
         return CanaryRefused(action=CanaryAction.PROMOTE, reasons=[claim.refusal or "The claim is taken."])
     forced = f"forced: {force_reason}; bypassed: {' | '.join(bypassed)}" if force_reason is not None and bypassed \
         else ""
+    # The engine learns who asked and whether the policy was forced: a controller-driven engine answers the
+    # controller later from this, so a force given once is carried through (never judged again).
+    grant = Grant(actor=actor, forced_reason=force_reason if bypassed else None)
     if check.next_stage is None:
-        return _complete(runtime, engine, run=run, stage=check.stage, token=claim.token, actor=actor,
-                         channel=channel, force_reason=force_reason if bypassed else None, bypassed=bypassed,
-                         forced=forced)
+        return _complete(runtime, engine, run=run, stage=check.stage, token=claim.token, grant=grant,
+                         channel=channel, bypassed=bypassed, forced=forced)
     target = check.next_stage
     try:
-        step = engine.advance(run, from_stage=check.stage, to_stage=target)
+        step = engine.advance(run, from_stage=check.stage, to_stage=target, grant=grant)
     except RevisionChanged as changed:
         return _revision_changed(runtime, changed, run=run, token=claim.token, actor=actor, channel=channel,
                                  action="promote")
@@ -413,13 +429,14 @@ def _revision_changed(runtime: Runtime, changed: RevisionChanged, *, run: Canary
     return refused
 
 
-def _complete(runtime: Runtime, engine: CanaryEngine, *, run: CanaryRun, stage: Stage, token: str, actor: str,
-              channel: str, force_reason: str | None, bypassed: list[str], forced: str) -> BaseModel:
+def _complete(runtime: Runtime, engine: CanaryEngine, *, run: CanaryRun, stage: Stage, token: str, grant: Grant,
+              channel: str, bypassed: list[str], forced: str) -> BaseModel:
     release = runtime.config.release
     stage_list = stages(runtime)
     thread = Thread.of(runtime, run, channel=channel)
+    actor, force_reason = grant.actor, grant.forced_reason
     try:
-        done = engine.complete(run, stage)
+        done = engine.complete(run, stage, grant=grant)
     except RevisionChanged as changed:
         return _revision_changed(runtime, changed, run=run, token=token, actor=actor, channel=channel,
                                  action="complete")
@@ -438,7 +455,8 @@ def _complete(runtime: Runtime, engine: CanaryEngine, *, run: CanaryRun, stage: 
         store.release(runtime, token, event="completion waits for the stable rollout")
         _audit(runtime, actor=actor, channel=channel, action="complete", before=_where(run, stage_list),
                after={"stable_image": run.image, "traffic": "still on canary"}, outcome="pending",
-               detail=f"stable {release.deployment} rolling out {done.stable_ready}/{done.stable_desired}")
+               detail=f"stable {release.deployment} rolling out {done.stable_ready}/{done.stable_desired}"
+                      + (f"; {forced}" if forced else ""))
         pending = CanaryCompletionPending(run=run, stable_ready=done.stable_ready, stable_desired=done.stable_desired)
         thread.post(pending)
         refresh(runtime)
@@ -513,7 +531,7 @@ def abort(runtime: Runtime, *, actor: str, channel: str, reason: str, automatic:
     stage = stage_list[min(run.stage, len(stage_list) - 1)]
     thread = Thread.of(runtime, run, channel=channel)
     try:
-        step = engine.abort(run)
+        step = engine.abort(run, grant=Grant(actor=actor, reason=reason))
     except EngineFailed as failed:
         store.release(runtime, claim.token, event=f"{action} failed")
         store.add_history(runtime, run=run, actor=actor, event=action, stage_before=run.stage,

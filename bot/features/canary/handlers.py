@@ -94,7 +94,13 @@ def _status(runtime: Runtime) -> Reply:
     message = flow.refresh(runtime)  # None on the console, or with no canary active
     if message is not None and message.run is not None and message.run.thread_ts:
         return Reply(result=_notice(runtime, message, message.run), ephemeral=True)
-    return Reply(result=flow.status(runtime))
+    now = flow.status(runtime)
+    view = now.engine
+    if not now.active and view is not None and view.message_ts and runtime.surface != "console":
+        # The controller waits for a start (Flagger at confirm-rollout): link the message with Approve / Deny.
+        link = permalink(runtime, channel=view.message_channel, ts=view.message_ts)
+        now = now.model_copy(update={"engine": view.model_copy(update={"permalink": link})})
+    return Reply(result=now)
 
 
 def _reply(runtime: Runtime, result: BaseModel) -> Reply:

@@ -140,12 +140,32 @@ def completed_text(result: CanaryCompleted) -> str:
 
 
 
+PROMOTE_AGAIN = "Run `/bizra canary promote` again to finish the release."
+
+
 def pending_lines(result: CanaryCompletionPending) -> list[str]:
+    """What completes the release, per engine; the last line says what happens next (the blocks' small print)."""
+    image, rolled = result.run.image, f"{result.stable_ready}/{result.stable_desired}"
+    if result.run.engine == "flagger":
+        return [
+            f":hourglass_flowing_sand: Completing `{image}`: the promotion is granted. Flagger's next "
+            f"confirm-promotion proceeds and Flagger copies the revision to its primary Deployment ({rolled} ready "
+            "now).",
+            "Traffic stays on the canary until the primary has rolled it out.",
+            "bizra-bot records the release by itself when the Canary reports Succeeded; there is nothing more to run.",
+        ]
+    if result.run.engine == "argo-rollouts":
+        return [
+            f":hourglass_flowing_sand: Completing `{image}`: the Rollout has not finished its last step yet "
+            f"({rolled} available).",
+            "The controller makes the new ReplicaSet stable when it has.",
+            PROMOTE_AGAIN,
+        ]
     return [
-        f":hourglass_flowing_sand: Completing `{result.run.image}`: the stable Deployment has the image and is "
-        f"rolling out ({result.stable_ready}/{result.stable_desired} updated and available).",
-        "Traffic stays on the canary until the stable rollout is healthy. Run `/bizra canary promote` again "
-        "to finish the release.",
+        f":hourglass_flowing_sand: Completing `{image}`: the stable Deployment has the image and is "
+        f"rolling out ({rolled} updated and available).",
+        "Traffic stays on the canary until the stable rollout is healthy.",
+        PROMOTE_AGAIN,
     ]
 
 
@@ -240,6 +260,8 @@ def status_lines(result: CanaryStatus, *, slack: bool = False) -> list[str]:
     if result.active and result.run is not None and result.stage is None:
         return [f":warning: A canary of `{result.run.image}` is active. {result.last_event or ''}".strip()]
     if not result.active or result.run is None or result.stage is None:
+        if result.engine is not None:
+            return idle_engine_lines(result, result.engine)
         lines = [":zzz: No canary is active."]
         if result.last_event:
             lines.append(f"Last: {result.last_event}")
@@ -264,16 +286,43 @@ def status_lines(result: CanaryStatus, *, slack: bool = False) -> list[str]:
     return lines
 
 
+def idle_engine_lines(result: CanaryStatus, view: EngineView) -> list[str]:
+    """No run active, with a controller-driven engine: what its controller does meanwhile, and how to start one."""
+    lines = [":zzz: No canary run is active."]
+    if view.awaiting_image:
+        link = f" (<{view.permalink}|its message>)" if view.permalink else ""
+        revision = f"`{short_image(view.awaiting_image)}`" + (f" ({view.awaiting_revision})"
+                                                                if view.awaiting_revision else "")
+        lines.append(f":double_vertical_bar: Flagger waits for approval of revision {revision}: "
+                     f"`/bizra canary start {view.awaiting_image}` or Approve on the run message{link} starts "
+                     "the canary; Deny there makes Flagger roll it back.")
+    lines += engine_lines(view)
+    if result.last_event:
+        lines.append(f"Last: {result.last_event}")
+    if view.awaiting_image or view.error:
+        return lines
+    if view.engine == "flagger":
+        lines.append("A canary starts when Flagger asks: set the new image on the Canary's target Deployment; Flagger "
+                     "asks at its next analysis interval and its message appears in the release channel.")
+    else:
+        lines.append("Start one with `/bizra canary start <image@sha256:digest>`.")
+    return lines
+
+
 def engine_lines(view: EngineView) -> list[str]:
     """What the controller shows (argo-rollouts, flagger): its resource, phase, weight, revisions, conditions."""
     if view.error:
         return [f":warning: {view.resource or view.engine}: could not be read: {view.error}"]
-    weight = f", canary weight {view.weight}%" if view.weight is not None else ""
+    settled = bool(view.revision) and view.revision == view.stable_revision  # no canary revision in flight
+    weight = f", canary weight {view.weight}%" if view.weight is not None and not settled else ""
     lines = [f"Engine `{view.engine}`: {view.resource} is {view.phase}{weight} ({view.message})."]
-    if view.revision:
-        lines.append(f"Canary revision: {view.revision}.")
-    if view.stable_revision:
-        lines.append(f"Stable revision: {view.stable_revision}.")
+    if settled:
+        lines.append(f"Stable revision (all traffic): {view.stable_revision}.")
+    else:
+        if view.revision:
+            lines.append(f"Canary revision: {view.revision}.")
+        if view.stable_revision:
+            lines.append(f"Stable revision: {view.stable_revision}.")
     if view.conditions:
         since = f" (last transition {view.last_transition:%H:%M:%S} UTC)" if view.last_transition else ""
         lines.append(f"Conditions: {', '.join(view.conditions)}{since}.")

@@ -31,20 +31,30 @@ class StatusReport(BaseModel):
     store: StoreSummary
 
 
-def status_report(runtime: Runtime) -> StatusReport:
+def status_report(runtime: Runtime, *, read_store: bool = True) -> StatusReport:
+    """`read_store=False` (a probe that already found the store unusable) asks nothing of the store: a
+    query to an unreachable database would wait out the pool's timeout, longer than a probe may take."""
     leadership = runtime.leadership.get()
-    replicas: list[ReplicaSeen] = []
-    try:
-        db = runtime.store.get()
-        store = StoreSummary(backend=db.backend, location=db.location, schema_versions=db.schema_versions())
-        replicas = replicas_seen(db, now=runtime.clock.now(),
-                                 heartbeat_interval=runtime.config.leader_election.heartbeat_interval)
-    except Exception as exc:  # a status must answer: the store's problem is part of it
-        settings = runtime.config.store  # the URL holds no password (the config refuses one)
-        store = StoreSummary(backend="postgresql" if (settings.url or "").startswith("postgres") else "sqlite",
-                             location=settings.url or str(settings.path),
-                             problem=f"{type(exc).__name__}: {str(exc)[:200]}")
+    if read_store:
+        store, replicas = _read_store(runtime)
+    else:
+        store, replicas = _unread(runtime, "not read: the store is unusable (see its state)"), []
     return StatusReport(this_replica=leadership.identity, elected=leadership.elected, lease=leadership.lease,
                         leader=leadership.leader(), this_is_leader=leadership.is_leader(), replicas=replicas,
                         store=store)
 
+
+def _read_store(runtime: Runtime) -> tuple[StoreSummary, list[ReplicaSeen]]:
+    try:
+        db = runtime.store.get()
+        store = StoreSummary(backend=db.backend, location=db.location, schema_versions=db.schema_versions())
+        return store, replicas_seen(db, now=runtime.clock.now(),
+                                    heartbeat_interval=runtime.config.leader_election.heartbeat_interval)
+    except Exception as exc:  # a status must answer: the store's problem is part of it
+        return _unread(runtime, f"{type(exc).__name__}: {str(exc)[:200]}"), []
+
+
+def _unread(runtime: Runtime, problem: str) -> StoreSummary:
+    settings = runtime.config.store  # the URL holds no password (the config refuses one)
+    return StoreSummary(backend="postgresql" if (settings.url or "").startswith("postgres") else "sqlite",
+                        location=settings.url or str(settings.path), problem=problem)

@@ -21,6 +21,7 @@ from commands.ports import FixedClock
 from tests.canary.conftest import (
     CANDIDATE,
     DEPLOYER,
+    MANAGER,
     NS,
     STABLE,
     VIEWER,
@@ -102,7 +103,9 @@ def test_flagger_release_goes_through_every_stage_and_completes(
 
     tick_for(driver, clock, seconds=180)
     pending = text_of(driver.run("canary promote"))
-    assert "Completing" in pending or "rolling out" in pending, pending
+    assert "Completing" in pending, pending
+    # Flagger carries the promotion out; the bot records the release by itself when the Canary succeeds.
+    assert "again" not in pending and "Succeeded" in pending and "nothing more to run" in pending, pending
     assert flagger.primary_image() == STABLE  # nothing is promoted until Flagger acts
     assert _tick(flagger, driver, clock) == "promoting"
     assert flagger.last("confirm-promotion").status == 200 and flagger.primary_image() == CANDIDATE
@@ -173,3 +176,86 @@ def test_a_granted_step_is_held_when_an_slo_breaches_before_flagger_takes_it(
     held = flagger.last("confirm-traffic-increase")
     assert held.status == 409 and "no longer holds" in held.text and "breached since the grant" in held.text
     assert flagger.weight == 10
+
+
+def test_a_forced_completion_is_carried_through_once_flagger_succeeds(
+        metrics: tuple[PrometheusServer, Slot], api: KubeApiServer, tmp_path: Path,
+        driver_factory: MakeDriver) -> None:
+    prom, slot = metrics
+    clock = now_clock()
+    config = make_config(api, tmp_path, engine="flagger",
+                         slo=slo_config(prom.url, window="15m", sustain="10s", slot=slot))
+    driver = driver_factory(config, clock)
+    flagger = _flagger(driver, api)
+    flagger.set_image(CANDIDATE)
+    flagger.tick()
+    driver.run(f"canary start {CANDIDATE}")
+    assert [_tick(flagger, driver, clock) for _ in range(3)] == ["progressing", "weight-10", "waiting-for-traffic"]
+    for number, weight in ((2, 50), (3, 100)):  # forced through every stage, nowhere near the bake
+        promoted = text_of(driver.run('canary promote --force "hotfix for INC-7"', user=MANAGER))
+        assert f"stage {number}/3" in promoted and "Forced" in promoted, promoted
+        assert _tick(flagger, driver, clock) == f"weight-{weight}"
+        assert _tick(flagger, driver, clock) == "waiting-for-traffic"
+
+    pending = text_of(driver.run('canary promote --force "hotfix for INC-7"', user=MANAGER))
+    assert "Completing" in pending, pending
+    assert _tick(flagger, driver, clock) == "promoting"
+    assert flagger.last("confirm-promotion").status == 200
+    assert "forced" in flagger.last("confirm-promotion").text
+    assert [_tick(flagger, driver, clock) for _ in range(2)] == ["finalising", "succeeded"]
+    # No second forced promote: the completion the release manager forced is recorded once Flagger promoted it.
+    wait_until(lambda: load(driver.bot.runtime) is None, what="the forced release recorded as complete")
+    record = last_stable(driver.bot.runtime)
+    assert record is not None and record.image == CANDIDATE
+    completed = [e for e in latest(driver.bot.runtime, 60) if e.action == "canary.complete" and e.outcome == "ok"]
+    assert len(completed) == 1 and completed[0].actor == MANAGER, completed
+    assert "forced: hotfix for INC-7" in completed[0].detail
+    refused = [e for e in latest(driver.bot.runtime, 60) if e.action == "canary.promote" and e.outcome == "refused"]
+    assert refused == []
+
+
+def test_a_completion_held_by_a_breach_is_forced_through_by_a_forced_promote(
+        metrics: tuple[PrometheusServer, Slot], api: KubeApiServer, tmp_path: Path,
+        driver_factory: MakeDriver) -> None:
+    prom, slot = metrics
+    node0: Node0Exporter = slot.exporter
+    clock = now_clock()
+    config = make_config(api, tmp_path, engine="flagger", bake=[0.05, 0.05, 0.05],
+                         slo=slo_config(prom.url, window="3s", sustain="10m", slot=slot, interval="1s"))
+    driver = driver_factory(config, clock)
+    flagger = _flagger(driver, api)
+    flagger.set_image(CANDIDATE)
+    flagger.tick()
+    driver.run(f"canary start {CANDIDATE}")
+    tick_until(driver, clock, lambda: True, what="a first evaluation")
+    assert [flagger.tick() for _ in range(3)] == ["progressing", "weight-10", "waiting-for-traffic"]
+
+    def bake() -> None:  # real time: the SLO watch evaluates what Prometheus scraped up to now
+        since = clock.now()
+        tick_until(driver, clock, lambda: (clock.now() - since).total_seconds() >= 4, what="a 3 s bake")
+
+    for number, weight in ((2, 50), (3, 100)):
+        bake()
+        assert f"stage {number}/3" in text_of(driver.run("canary promote"))
+        assert [flagger.tick() for _ in range(2)] == [f"weight-{weight}", "waiting-for-traffic"]
+    bake()
+    assert "Completing" in text_of(driver.run("canary promote"))  # granted by the policy
+
+    node0.set(latency_seconds=0.003)
+    prom.wait_for_value(slot.scoped(P99.format(w="3s")), lambda v: v > 0.0015, what="p99 over 1.5 ms")
+    tick_until(driver, clock, lambda: "BREACHING" in text_of(driver.run("canary status", user=VIEWER)),
+               what="a breaching evaluation")
+    assert flagger.tick() == "waiting-for-traffic"
+    held = flagger.last("confirm-traffic-increase")  # at the last step Flagger asks this before confirm-promotion
+    assert held.status == 409 and "promotion was granted" in held.text and "no longer holds" in held.text, held
+
+    forced = text_of(driver.run('canary promote --force "breach is a known probe artefact"', user=MANAGER))
+    assert "Completing" in forced, forced
+    assert flagger.tick() == "promoting"
+    promotion = flagger.last("confirm-promotion")
+    assert promotion.status == 200 and f"forced by {MANAGER}" in promotion.text, promotion
+    assert [flagger.tick() for _ in range(2)] == ["finalising", "succeeded"]
+    wait_until(lambda: load(driver.bot.runtime) is None, what="the forced release recorded as complete")
+    completed = [e for e in latest(driver.bot.runtime, 80) if e.action == "canary.complete" and e.outcome == "ok"]
+    assert len(completed) == 1 and completed[0].actor == MANAGER
+    assert "forced: breach is a known probe artefact" in completed[0].detail

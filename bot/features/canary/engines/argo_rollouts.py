@@ -63,6 +63,7 @@ from commands.canary_engine import (
     EngineObservation,
     EnginePhase,
     EngineStep,
+    Grant,
     Revision,
     RevisionChanged,
 )
@@ -246,7 +247,7 @@ class ArgoRolloutsEngine:
         return EngineStep(applied=applied, source=self.resource, revision=revision,
                           note=self._follow_note(stage, reached))
 
-    def advance(self, run: CanaryRun, *, from_stage: Stage, to_stage: Stage) -> EngineStep:
+    def advance(self, run: CanaryRun, *, from_stage: Stage, to_stage: Stage, grant: Grant) -> EngineStep:
         for attempt in range(self._retries + 1):
             _, state = self._read()
             self._check_revision(run, state)
@@ -278,7 +279,7 @@ class ArgoRolloutsEngine:
                           revision=Revision(image=run.image, pod_hash=run.revision),
                           note=self._follow_note(to_stage, reached))
 
-    def complete(self, run: CanaryRun, stage: Stage) -> Completion:
+    def complete(self, run: CanaryRun, stage: Stage, *, grant: Grant) -> Completion:
         try:
             _, state = self._read()
         except ClusterError as exc:
@@ -291,7 +292,7 @@ class ArgoRolloutsEngine:
                           stable_desired=state.replicas_desired, source=self.resource,
                           applied=[f"Rollout/{self._name} stable at pod hash {state.stable_rs}"])
 
-    def abort(self, run: CanaryRun) -> EngineStep:
+    def abort(self, run: CanaryRun, *, grant: Grant) -> EngineStep:
         try:
             _, state = self._read()
         except ClusterError as exc:

@@ -25,7 +25,7 @@ from commands.canary import (
     restore_stable_image,
     substitute_image,
 )
-from commands.canary_engine import EngineFailed, EngineKind, EngineObservation, EnginePhase, EngineStep
+from commands.canary_engine import EngineFailed, EngineKind, EngineObservation, EnginePhase, EngineStep, Grant
 from commands.cluster import Cluster, ClusterError, KubeObject
 
 
@@ -100,12 +100,12 @@ class GatewayEngine:
                                          self._stable_documents(image=run.image))
         return EngineStep(applied=applied, source=stage.manifest)
 
-    def advance(self, run: CanaryRun, *, from_stage: Stage, to_stage: Stage) -> EngineStep:
+    def advance(self, run: CanaryRun, *, from_stage: Stage, to_stage: Stage, grant: Grant) -> EngineStep:
         applied = self._apply_or_restore(self._stage_documents(to_stage, image=run.image),
                                          self._stage_documents(from_stage, image=run.image))
         return EngineStep(applied=applied, source=to_stage.manifest)
 
-    def complete(self, run: CanaryRun, stage: Stage) -> Completion:
+    def complete(self, run: CanaryRun, stage: Stage, *, grant: Grant) -> Completion:
         release = self._runtime.config.release
         try:
             done = complete_release(self._cluster(), namespace=release.namespace, deployment=release.deployment,
@@ -117,7 +117,7 @@ class GatewayEngine:
             raise EngineFailed(str(exc), failed=f"Deployment/{release.deployment}") from exc
         return done.model_copy(update={"source": str(self._runtime.config.canary.stable_manifest)})
 
-    def abort(self, run: CanaryRun) -> EngineStep:
+    def abort(self, run: CanaryRun, *, grant: Grant) -> EngineStep:
         release = self._runtime.config.release
         cluster = self._cluster()
         restored: list[str] = []

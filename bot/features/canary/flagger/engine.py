@@ -51,6 +51,8 @@ from commands.canary_engine import (
     EngineObservation,
     EnginePhase,
     EngineStep,
+    Grant,
+    MessageRef,
     Revision,
     RevisionChanged,
 )
@@ -102,6 +104,11 @@ class FlaggerEngine:
                 f"canary `{run.id}` (checksum `{short_checksum(bound.checksum)}`): that approval is void. Nothing was "
                 "granted; start the new revision from its own message.", approved=revision_of(bound), found=found)
         return bound
+
+    def _grant(self, bound: FlaggerRun, *, step: int, grant: Grant) -> None:
+        """Record the step for the webhook: who granted it, and the force reason when the policy was bypassed."""
+        store.grant(self._runtime, bound.id, step=step, by=grant.actor, at=self._runtime.clock.now(),
+                    forced_reason=grant.forced_reason or "")
 
     # -- the port ---------------------------------------------------------------------------------
     def stable_image(self) -> str:
@@ -168,24 +175,26 @@ class FlaggerEngine:
             note=f"Flagger's next confirm-rollout proceeds (within its analysis interval); stage 1's bake starts when "
                  f"Flagger holds at {weights[stage.index]}%.")
 
-    def advance(self, run: CanaryRun, *, from_stage: Stage, to_stage: Stage) -> EngineStep:
+    def advance(self, run: CanaryRun, *, from_stage: Stage, to_stage: Stage, grant: Grant) -> EngineStep:
         bound = self._bound(run)
         weights = step_weights(self._runtime)
-        store.grant(self._runtime, bound.id, step=to_stage.number, by=BOT, at=self._runtime.clock.now())
+        self._grant(bound, step=to_stage.number, grant=grant)
+        holds = (f"forced by <@{grant.actor}> ({grant.forced_reason}), it is not re-checked" if grant.forced
+                 else "while the policy holds")
         post_in_thread(self._runtime, bound.id, FlaggerNote(
             text=f":arrow_forward: Stage {to_stage.number} ({weights[to_stage.index]}%) granted: Flagger's next "
-                 "confirm-traffic-increase proceeds while the policy holds."))
+                 f"confirm-traffic-increase proceeds {holds}."))
         return EngineStep(applied=[f"grant of stage {to_stage.number} to Flagger run {bound.id}"],
                           source=f"Canary {canary_ref(self._runtime)} confirm-traffic-increase",
                           revision=revision_of(bound),
                           note=f"Flagger shifts to {weights[to_stage.index]}% at its next analysis interval; the "
                                "stage's bake starts when it holds there.")
 
-    def complete(self, run: CanaryRun, stage: Stage) -> Completion:
+    def complete(self, run: CanaryRun, stage: Stage, *, grant: Grant) -> Completion:
         bound = self._bound(run)
         ref = canary_ref(self._runtime)
         step = promotion_step(self._runtime)
-        store.grant(self._runtime, bound.id, step=step, by=BOT, at=self._runtime.clock.now())
+        self._grant(bound, step=step, grant=grant)
         applied = [f"grant of the promotion to Flagger run {bound.id}"]
         try:
             canary, _ = self._read()
@@ -203,14 +212,15 @@ class FlaggerEngine:
                           stable_desired=primary.desired_replicas, applied=applied,
                           source=f"Canary {ref} confirm-promotion")
 
-    def abort(self, run: CanaryRun) -> EngineStep:
+    def abort(self, run: CanaryRun, *, grant: Grant) -> EngineStep:
         bound = store.by_canary(self._runtime, run.id)
         ref = canary_ref(self._runtime)
         if bound is None:
             return EngineStep(source=f"Canary {ref}",
                               note="No Flagger run was bound to this canary: nothing to roll back.")
         if store.decide(self._runtime, bound.id, to=RunState.ABORTED, frm=(RunState.APPROVED, RunState.WAITING),
-                        by=BOT, at=self._runtime.clock.now(), reason="the canary run was aborted"):
+                        by=grant.actor or BOT, at=self._runtime.clock.now(),
+                        reason=grant.reason or "the canary run was aborted"):
             update_run_message(self._runtime, bound.id)
             return EngineStep(applied=[f"rollback decision for Flagger run {bound.id}"],
                               source=f"Canary {ref} rollback hook", revision=revision_of(bound),
@@ -239,7 +249,13 @@ class FlaggerEngine:
             paused = canary.phase == "Succeeded"  # finished: the completion may be recorded now
         checksum = flagger_run.checksum if flagger_run is not None else ""
         threshold = f"/{canary.threshold}" if canary.threshold else ""
+        # No run: Flagger may hold a revision at confirm-rollout, waiting for `/bizra canary start` or Approve.
+        waiting = flagger_run if run is None and flagger_run is not None and flagger_run.state is RunState.WAITING \
+            else None
         return EngineObservation(
+            awaiting=revision_of(waiting) if waiting else None,
+            awaiting_message=MessageRef(channel=waiting.message_channel, ts=waiting.message_ts)
+            if waiting and waiting.message_ts else None,
             engine=self.kind, phase=phase, weight=canary.canary_weight, stage_index=stage_index, paused=paused,
             revision=Revision(image=target.image, pod_hash=target.template_hash, checksum=checksum),
             stable_revision=Revision(image=stable),

@@ -31,7 +31,7 @@ import logging
 import os
 from datetime import datetime, timedelta
 
-from bot.core.audit import AuditOutcome, latest, record
+from bot.core.audit import AuditOutcome, record
 from bot.core.runtime import Runtime
 from bot.features.canary import flow
 from bot.features.canary import store as canary_store
@@ -57,7 +57,7 @@ from bot.features.canary.flagger.resources import (
     read_canary,
     read_target,
 )
-from bot.features.canary.flagger.store import FlaggerRun, Grant, Resolution, RunState
+from bot.features.canary.flagger.store import FlaggerRun, Resolution, RunState, StepGrant
 from bot.features.canary.inputs import gap_limit, slo_samples
 from bot.features.releases.history import history as release_history
 from commands.canary import PodCount, SloProblemKind, review_slos, short_image
@@ -182,7 +182,7 @@ def _step_name(runtime: Runtime, step: int) -> str:
     return f"stage {step} ({weights[step - 1]}%)" if step <= len(weights) else "promotion"
 
 
-def still_holds(runtime: Runtime, run: FlaggerRun, *, stage_index: int, grant: Grant, target: TargetRevision,
+def still_holds(runtime: Runtime, run: FlaggerRun, *, stage_index: int, grant: StepGrant, target: TargetRevision,
                 now: datetime) -> str | None:
     """Why the policy no longer holds since the grant (None: it holds).
 
@@ -215,6 +215,9 @@ def _granted(runtime: Runtime, run: FlaggerRun, *, stage_index: int, target: Tar
     if grant is None:
         return halt(f"waiting for /bizra canary promote to {name} of {short_image(run.image)}: stage "
                     f"{stage_index + 1} needs its full bake with SLOs OK first")
+    if grant.forced:  # the promote bypassed the policy on purpose (canary.force, audited): carried through as given
+        return proceed(f"{name} forced by {grant.granted_by} at {grant.granted_at:%H:%M:%S} UTC: "
+                       f"{grant.forced_reason}")
     problem = still_holds(runtime, run, stage_index=stage_index, grant=grant, target=target, now=now)
     if problem:
         return halt(f"{name} was granted at {grant.granted_at:%H:%M:%S} UTC but the policy no longer holds: {problem}")
@@ -344,14 +347,6 @@ def reconcile(runtime: Runtime) -> None:
         log.exception("reconciling the Flagger canary failed; the next webhook or status retries")
 
 
-def _completer(runtime: Runtime, canary_id: str) -> str:
-    """Who asked for the completion Flagger has now carried out (the pending completion's audit row)."""
-    for entry in latest(runtime, 50, action_prefix="canary.complete"):
-        if entry.outcome == "pending" and canary_id in str(entry.before):
-            return entry.actor
-    return GATE_ACTOR
-
-
 def _reconcile(runtime: Runtime) -> None:
     active = canary_store.load(runtime)
     if active is None or active.run.engine != "flagger":
@@ -363,10 +358,13 @@ def _reconcile(runtime: Runtime) -> None:
     channel = runtime.config.slack.release_channel or active.run.channel
     promotion = promotion_step(runtime)
     if canary.phase == "Succeeded" and run.state is RunState.APPROVED:
-        if store.granted(runtime, run.id, step=promotion) is not None:
-            # The same promote as the one that asked for the promotion, by the same person: it re-checks the
-            # policy (as a completion waiting for the stable rollout does) and records the release.
-            flow.promote(runtime, actor=_completer(runtime, active.run.id), channel=channel, force_reason=None)
+        granted = store.granted(runtime, run.id, step=promotion)
+        if granted is not None:
+            # The same promote as the one that asked for the promotion, by the same person and with the same
+            # force: it re-checks the policy (as a completion waiting for the stable rollout does; a forced one
+            # bypasses it again, audited with the reason given once) and records the release.
+            flow.promote(runtime, actor=granted.granted_by, channel=channel,
+                         force_reason=granted.forced_reason or None)
     elif canary.phase == "Failed" and run.state is RunState.APPROVED:
         checks = f"{canary.failed_checks} failed checks" + (f" of {canary.threshold}" if canary.threshold else "")
         reason = f"Flagger rolled the canary back on its own (phase Failed, {checks})"

@@ -115,12 +115,18 @@ class FlaggerRun(BaseModel):
         return checksum in (self.checksum, self.rollout_checksum)
 
 
-class Grant(BaseModel):
+class StepGrant(BaseModel):
+    """A step granted to a Flagger run: by whom (the promote's actor), and the reason when it was forced."""
+
     run_id: str
     step: int
     granted_by: str
     granted_at: datetime
-    forced_reason: str
+    forced_reason: str  # empty: granted by the policy; else `--force "<reason>"` bypassed it
+
+    @property
+    def forced(self) -> bool:
+        return bool(self.forced_reason)
 
 
 # The Flagger gate's tables, versioned like every component's (bot/core/migrations.py); registered by
@@ -281,20 +287,28 @@ def decide(runtime: Runtime, run_id: str, *, to: RunState, frm: tuple[RunState, 
 
 
 def grant(runtime: Runtime, run_id: str, *, step: int, by: str, at: datetime, forced_reason: str = "") -> bool:
-    """Grant the move into stage `step` (1-based; len(stages) + 1 is the promotion); True when new."""
+    """Grant the move into stage `step` (1-based; len(stages) + 1 is the promotion); True when new or newly forced.
+
+    The first grant of a step stands (a double click grants once). A forced grant replaces one that was
+    not forced (the policy held at the promote, then Flagger's webhook found it no longer does and the
+    release manager forced it); a forced grant is never turned back into an unforced one.
+    """
     cursor = db(runtime).connect().execute(
         "INSERT INTO flagger_grants (run_id, step, granted_by, granted_at, forced_reason) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (run_id, step) DO NOTHING", (run_id, step, by, iso(at), forced_reason))
+        "ON CONFLICT (run_id, step) DO UPDATE SET granted_by = excluded.granted_by, "
+        "granted_at = excluded.granted_at, forced_reason = excluded.forced_reason "
+        "WHERE excluded.forced_reason <> '' AND flagger_grants.forced_reason = ''",
+        (run_id, step, by, iso(at), forced_reason))
     return cursor.rowcount == 1
 
 
-def granted(runtime: Runtime, run_id: str, *, step: int) -> Grant | None:
+def granted(runtime: Runtime, run_id: str, *, step: int) -> StepGrant | None:
     row = db(runtime).connect().execute("SELECT * FROM flagger_grants WHERE run_id = ? AND step = ?",
                                         (run_id, step)).fetchone()
     if row is None:
         return None
     data = dict(row)
-    return Grant(run_id=data["run_id"], step=int(data["step"]), granted_by=data["granted_by"],
+    return StepGrant(run_id=data["run_id"], step=int(data["step"]), granted_by=data["granted_by"],
                  granted_at=datetime.fromisoformat(data["granted_at"]), forced_reason=data["forced_reason"])
 
 
