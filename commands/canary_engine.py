@@ -17,10 +17,13 @@ How a controller-driven engine fits (Flagger). Flagger runs the canary itself an
 through its webhooks, whether it may go on (confirm-rollout, confirm-traffic-increase,
 confirm-promotion, rollback). So its engine's methods record decisions instead of acting:
 `begin` records "rollout of revision R is approved" (the next confirm-rollout for R answers 200),
-`advance(run, from_stage, to_stage)` records "promotion to stage N is granted for revision R"
-(the next confirm-traffic-increase for R at that step answers 200; the controller then shifts the
-weight on its own schedule), `complete` records the grant for confirm-promotion, `abort` records
-that the rollback hook answers 200 for R. `observe` reads the Canary resource's status. The flow
+`advance(run, from_stage, to_stage, grant)` records "promotion to stage N is granted for revision R
+by `grant.actor`" (the next confirm-traffic-increase for R at that step answers 200; the controller
+then shifts the weight on its own schedule), `complete` records the grant for confirm-promotion,
+`abort` records that the rollback hook answers 200 for R. The `Grant` carries the `--force` reason
+when the policy was bypassed, so the engine carries a forced step through without re-judging it,
+and finishes a forced completion without a second force. `observe` reads the Canary resource's
+status; with no run it also reports a revision Flagger holds for a start (`awaiting`). The flow
 does not care whether a method acted or recorded: it claims the transition in the store, calls
 the engine, and records the stage only when the engine returned without raising. Every revision
 identity (`Revision`: image digest, pod-template hash, Flagger checksum) binds a decision to one

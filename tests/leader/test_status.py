@@ -111,3 +111,17 @@ def test_slash_status_and_healthz_name_the_leader_and_the_store(tmp_path: Path, 
 
 def _status_invocation(*args: str) -> Invocation:
     return Invocation(text=" ".join(["status", *args]), subcommand="status", args=list(args))
+
+
+def test_healthz_with_an_unusable_store_names_the_leader_and_does_not_query_it(tmp_path: Path,
+                                                                              slack_recorder: SlackRecorder) -> None:
+    with running_bot(slack_recorder, config=config_with(tmp_path)) as bot:
+        bot.runtime.store.get().open()
+        (tmp_path / "state.sqlite").write_bytes(b"")  # truncated under the running bot
+        with urllib.request.urlopen(bot.url + "/healthz", timeout=5) as response:
+            health = json.loads(response.read())
+    assert health["status"] == "ok" and health["store"]["state"] == "empty"
+    assert health["leader"] == bot.runtime.leadership.get().identity  # no election here: it leads alone
+    assert health["leadership"]["election"] == "off"
+    assert health["replicas_seen"] == []
+    assert health["store_backend"]["problem"] == "not read: the store is unusable (see its state)"

@@ -81,9 +81,9 @@ def test_a_post_whose_answer_timed_out_after_slack_posted_it_is_in_the_channel_o
     [shown] = _shown(slack_recorder.top_level(CHANNEL), "Breach: p99 over objective")
     assert poster.outbox.resolve(page) == shown.ts, "the message Slack holds is adopted, not posted again"
     assert len(slack_recorder.calls("chat.postMessage")) == 1
-    assert shown.metadata == {"event_type": "bizra_outbox",
-                              "event_payload": {"outbox_id": int(page.removeprefix(PLACEHOLDER)),
-                                                "outbox_key": poster.outbox.get(int(page.removeprefix(PLACEHOLDER))).key}}
+    row = poster.outbox.get(int(page.removeprefix(PLACEHOLDER)))
+    assert shown.metadata == {"event_type": "bizra_outbox", "event_payload": {"outbox_id": row.id,
+                                                                              "outbox_key": row.key}}
     [lookup] = _lookups(slack_recorder, "conversations.history")
     assert lookup.body["channel"] == CHANNEL and lookup.body["include_all_metadata"] in ("1", "true", True)
     assert float(lookup.body["oldest"]) < float(shown.ts), "read from just before the first attempt"

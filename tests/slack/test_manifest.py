@@ -12,9 +12,12 @@ from bot.core.config import BizraConfig
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "ops" / "slack" / "manifest.yaml"
 
-# Every Web API method the bot may call, with the bot scope Slack requires for it.
-SCOPE_OF: dict[str, str | None] = {
+# Every Web API method the bot may call, with the bot scope(s) Slack requires for it.
+SCOPE_OF: dict[str, str | tuple[str, ...] | None] = {
     "chat_getPermalink": None,  # Slack requires no scope for it
+    # The outbox looks for its own post after an unanswered attempt: public and private channels.
+    "conversations_history": ("channels:history", "groups:history"),
+    "conversations_replies": ("channels:history", "groups:history"),
     "chat_postMessage": "chat:write",
     "chat_update": "chat:write",
     "files_upload_v2": "files:write",
@@ -41,5 +44,6 @@ def test_scopes_are_exactly_what_the_code_calls() -> None:
     called = {match for path in (REPO / "bot").rglob("*.py") for match in CALL.findall(path.read_text("utf-8"))}
     unknown = called - set(SCOPE_OF)
     assert not unknown, f"add the scope these Web API calls need to SCOPE_OF and the manifest: {sorted(unknown)}"
-    needed = {"commands"} | {scope for method in called if (scope := SCOPE_OF[method])}
+    needed = {"commands"} | {one for method in called if (scope := SCOPE_OF[method])
+                             for one in ((scope,) if isinstance(scope, str) else scope)}
     assert set(_manifest()["oauth_config"]["scopes"]["bot"]) == needed

@@ -34,10 +34,18 @@ from bot.core.runtime import Runtime
 from bot.core.store import Database
 from bot.features.access.enforce import check, require
 from bot.features.canary import store as canary_store
+from bot.features.canary.flagger import store as flagger_store
 from bot.features.canary.flow import target_name
 from bot.features.canary.inputs import stages
 from bot.features.home.blocks import home_view
-from bot.features.home.render import ROLLBACK_ACTION, HomeCanary, HomeRollback, HomeView, bake_tenths
+from bot.features.home.render import (
+    ROLLBACK_ACTION,
+    HomeAwaiting,
+    HomeCanary,
+    HomeRollback,
+    HomeView,
+    bake_tenths,
+)
 from bot.features.releases.history import history
 from bot.features.rollback import confirmations
 from bot.features.rollback.handlers import offer, permalink
@@ -102,10 +110,12 @@ def _canary(runtime: Runtime, *, at: datetime) -> tuple[HomeCanary | None, str |
 def build_view(runtime: Runtime, user_id: str, *, at: datetime) -> HomeView:
     """Everything the viewer's Home tab shows now."""
     canary, last_event = _canary(runtime, at=at)
+    waiting = flagger_store.waiting(runtime) if canary is None else None  # the store's record: no cluster call
     state = load_state(runtime)
     release = runtime.config.slack.release_channel or ""
     return HomeView(
         user_id=user_id, at=at, target=target_name(runtime), canary=canary, last_canary_event=last_event,
+        awaiting=HomeAwaiting(image=waiting.image, checksum=waiting.checksum) if waiting else None,
         slo=latest_evaluation(runtime), alerts=[a for a in state.alerts if a.is_open],
         releases=history(runtime, runtime.config.home.releases) if runtime.config.home.releases else [],
         can_promote=canary is not None and _allowed(runtime, user_id, "canary.promote"),

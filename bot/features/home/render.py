@@ -48,6 +48,13 @@ class HomeCanary(BaseModel):
     next_label: str = "Promote"
 
 
+class HomeAwaiting(BaseModel):
+    """No canary run, and Flagger holds a revision at confirm-rollout until someone starts it."""
+
+    image: str
+    checksum: str
+
+
 class HomeRollback(BaseModel):
     """A rollback confirmation waiting in a channel for Confirm or Cancel."""
 
@@ -65,6 +72,7 @@ class HomeView(BaseModel):
     target: str  # namespace/deployment of the engine
     canary: HomeCanary | None = None
     last_canary_event: str | None = None
+    awaiting: HomeAwaiting | None = None  # engine flagger: a revision waiting for a start
     slo: SloStatus | None = None
     alerts: list[Alert] = Field(default_factory=list)
     releases: list[HistoryRecord] = Field(default_factory=list)
@@ -88,6 +96,13 @@ def canary_lines(view: HomeView) -> list[str]:
     canary = view.canary
     if canary is None:
         lines = [":zzz: No canary is active."]
+        if view.awaiting is not None:
+            where = f" in <#{view.release_channel}>" if view.release_channel else ""
+            image = view.awaiting.image
+            lines = [":zzz: No canary run is active.",
+                     f":double_vertical_bar: Flagger waits for approval of revision `{short_image(image)}` "
+                     f"(checksum {view.awaiting.checksum[:12]}): Approve on its message{where}, or "
+                     f"`/bizra canary start {image}`."]
         if view.last_canary_event:
             lines.append(f"Last: {view.last_canary_event}")
         return lines

@@ -9,6 +9,7 @@ tests/support/flagger.py and tests/support/argo_rollouts.py on the Kubernetes AP
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,8 @@ from tests.canary.conftest import (
 from tests.canary.engines.argo_support import argo_config, argo_seed
 from tests.support.flagger import FlaggerDriver
 from tests.support.kube_api import KubeApiServer
-from tests.support.slack import SlackRecorder, permalink
+from tests.support.polling import wait_until
+from tests.support.slack import SlackRecorder, event_body, permalink
 
 TOKEN = "flagger-test-token"  # made up for tests
 
@@ -64,3 +66,19 @@ def test_status_shows_the_rollout_when_no_run_is_active(api: KubeApiServer, tmp_
     assert "No canary run is active" in shown, shown
     assert "Rollout bizra-production/node0" in shown and "phase Healthy" in shown, shown
     assert "Stable revision (all traffic)" in shown and "Canary revision" not in shown, shown
+
+
+def test_home_tab_says_flagger_waits_for_a_start(api: KubeApiServer, tmp_path: Path, driver_factory: MakeDriver,
+                                                 slack_recorder: SlackRecorder) -> None:
+    bot = driver_factory(make_config(api, tmp_path, engine="flagger"), now_clock())
+    flagger = FlaggerDriver(api, bot.bot.url, NS, image=STABLE, token=TOKEN).install()
+    flagger.set_image(CANDIDATE)
+    assert flagger.tick() == "waiting-for-rollout"
+    status, _ = bot.bot.send(event_body({"type": "app_home_opened", "user": VIEWER, "channel": "D0", "tab": "home"}))
+    assert status == 200
+    wait_until(lambda: VIEWER in slack_recorder.home_views, what="the viewer's Home tab")
+    shown = json.dumps(slack_recorder.home_views[VIEWER])
+    checksum = flagger.last("confirm-rollout").payload["checksum"]
+    assert "No canary is active" not in shown, shown
+    assert "Flagger waits for approval" in shown and checksum[:12] in shown and CANDIDATE[:40] in shown, shown
+    assert f"<#{RELEASE_CHANNEL}>" in shown

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from bot.core.migrations import Migration, Schema
 from bot.core.runtime import Runtime
 from bot.core.store import Database
+from bot.features.canary.flagger.ref import canary_name, canary_namespace
 
 DDL = """
 CREATE TABLE IF NOT EXISTS flagger_runs (
@@ -171,6 +172,15 @@ def current(runtime: Runtime, *, namespace: str, name: str) -> FlaggerRun | None
         "SELECT r.* FROM flagger_runs r JOIN flagger_current c ON c.run_id = r.id "
         "WHERE c.namespace = ? AND c.name = ?", (namespace, name)).fetchone()
     return _run(row) if row else None
+
+
+def waiting(runtime: Runtime) -> FlaggerRun | None:
+    """The revision Flagger holds at confirm-rollout until it is started, with engine `flagger` (None otherwise);
+    a store read only, for views that must not call the cluster (the App Home tab)."""
+    if runtime.config.canary.engine != "flagger":
+        return None
+    run = current(runtime, namespace=canary_namespace(runtime), name=canary_name(runtime))
+    return run if run is not None and run.state is RunState.WAITING else None
 
 
 def by_checksum(runtime: Runtime, *, namespace: str, name: str, checksum: str) -> FlaggerRun | None:
