@@ -69,7 +69,9 @@ def private_prometheus(shared_prometheus: SharedPrometheus) -> PrivatePrometheus
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith("SLACK_") or name in ("KUBECONFIG", "BIZRA_CONFIG", "PORT", "HOST"):
+        # KUBERNETES_SERVICE_HOST turns leader election on (`auto`); BIZRA_STORE_* would redirect every store.
+        if name.startswith(("SLACK_", "BIZRA_STORE_")) or name in (
+                "KUBECONFIG", "BIZRA_CONFIG", "PORT", "HOST", "KUBERNETES_SERVICE_HOST", "POD_NAME"):
             monkeypatch.delenv(name, raising=False)
 
 

@@ -10,6 +10,10 @@ from typing import Protocol
 from bot.core.store import Database, SqliteDatabase
 from bot.core.store_url import PASSWORD_VARIABLE, parse_store_url
 
+# The whole connection may come from a Secret: the URL here (user, host, database; still no password),
+# the password in BIZRA_STORE_PASSWORD. It wins over the config file's `store:`.
+URL_VARIABLE = "BIZRA_STORE_URL"
+
 
 class StoreChoice(Protocol):  # what open_store reads (bot.core.settings.StoreSettings)
     @property
@@ -36,7 +40,10 @@ def store_from_url(url: str, *, env: Mapping[str, str] | None = None, pool_size:
 
 
 def open_store(settings: StoreChoice, *, env: Mapping[str, str] | None = None) -> Database:
-    """The store the config names (not yet opened: `open()` or the first use checks it)."""
-    if settings.url:
-        return store_from_url(settings.url, env=env, pool_size=settings.pool_size)
+    """The store the environment (BIZRA_STORE_URL) or else the config names (not yet opened: `open()` or the
+    first use checks it)."""
+    environment = os.environ if env is None else env
+    url = environment.get(URL_VARIABLE, "").strip() or settings.url
+    if url:
+        return store_from_url(url, env=environment, pool_size=settings.pool_size)
     return SqliteDatabase(settings.path)

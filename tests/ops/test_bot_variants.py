@@ -155,14 +155,15 @@ def test_postgresql_variant_spreads_three_replicas_over_three_nodes_without_a_sh
     assert not [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
     pdb = one(objects, "PodDisruptionBudget", "bizra-bot")
     assert pdb["spec"]["minAvailable"] == 2 and pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    # The database password by reference to a Secret created outside git; the URL in the config holds none.
+    # The database's URL and password by reference to a Secret created outside git (not optional: a pod
+    # without them does not start, rather than falling back to a SQLite file of its own).
     (container,) = pod["containers"]
     env = {e["name"]: e for e in container["env"]}
-    assert env["BIZRA_STORE_PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "bizra-bot-store",
-                                                                           "key": "BIZRA_STORE_PASSWORD"}}
+    for variable in ("BIZRA_STORE_URL", "BIZRA_STORE_PASSWORD"):
+        assert env[variable]["valueFrom"] == {"secretKeyRef": {"name": "bizra-bot-store", "key": variable}}
     assert not [o for o in objects if o["kind"] == "Secret"]
     config = config_of(objects, tmp_path)
-    assert (config.store.url or "").startswith("postgresql://")
+    assert config.store.url is None  # the Secret's BIZRA_STORE_URL names the database
     assert config.leader_election.enabled is True
     # The database is the one egress the variant adds.
     egress = one(objects, "NetworkPolicy", "bizra-bot")["spec"]["egress"]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from pydantic import SecretStr
 from slack_sdk import WebClient
 
-from bot.adapters.slack import build_web_client
+from bot.adapters.slack import SlackPoster, SlackTransport, build_web_client
 from bot.assembly import build_runtime
 from bot.core.config import BizraConfig, Secrets
-from bot.core.outbox import PLACEHOLDER, SENT, OutboxPoster
+from bot.core.outbox import LEASE_SECONDS, PLACEHOLDER, SENT, Outbox, OutboxPoster, Outgoing, Requester
 from bot.core.runtime import Runtime
 from tests.support.polling import wait_until
 from tests.support.slack import Message, Recorded, SlackRecorder
@@ -203,3 +204,51 @@ def test_many_pages_of_history_are_read_to_find_the_post(
     assert len(_shown(slack_recorder.top_level(CHANNEL), "Breach: error rate")) == 1
     assert len(_lookups(slack_recorder, "conversations.history")) >= 3, "followed the cursor"
 
+
+
+class _DiesAfterSlackTookIt:
+    """A sender whose process dies after Slack took its post and before the answer was recorded
+    (`SystemExit` goes through the outbox's handlers as a kill would: the row stays claimed)."""
+
+    def __init__(self, transport: SlackTransport) -> None:
+        self._transport = transport
+
+    def send(self, message: Outgoing) -> str | None:
+        self._transport.send(message)
+        raise SystemExit("killed")
+
+    def notify(self, requester: Requester, text: str) -> bool:
+        return False
+
+
+def test_a_post_whose_sender_died_mid_send_is_adopted_by_the_next_sender_not_posted_again(
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
+    runtime = _runtime(slack_recorder, store_section)
+    client = runtime.slack.get()
+    transport = SlackTransport(SlackPoster(client, runtime.registry.renderers, default_channel=CHANNEL,
+                                           messages_per_second=1000), client)
+    clock = [1_000_000.0]
+    dying = Outbox(runtime.store.get(), _DiesAfterSlackTookIt(transport), now=lambda: clock[0])
+    row_id = dying.enqueue(kind="post", channel=CHANNEL, payload={"text": "Rollback started", "blocks": []})
+    with pytest.raises(SystemExit):
+        dying.drain_thread(dying.get(row_id).thread)
+    assert len(_shown(slack_recorder.top_level(CHANNEL), "Rollback started")) == 1
+
+    clock[0] += LEASE_SECONDS + 1  # the lease runs out: the next sender (a restart, another replica) takes it
+    Outbox(runtime.store.get(), transport, now=lambda: clock[0]).pump()
+    [shown] = _shown(slack_recorder.top_level(CHANNEL), "Rollback started")
+    assert (dying.get(row_id).state, dying.get(row_id).ts) == (SENT, shown.ts)
+    assert len(slack_recorder.calls("chat.postMessage")) == 1
+
+
+def test_a_gateway_timeout_after_slack_posted_is_looked_for_not_posted_again(
+        slack_recorder: SlackRecorder, store_section: dict[str, str]) -> None:
+    runtime = _runtime(slack_recorder, store_section)
+    poster = _poster(runtime)
+    slack_recorder.fail_next("chat.postMessage", 1, status=504, stored=True)  # a gateway gave up on Slack
+
+    page = poster.post("Sign-off complete")
+    assert page is not None and page.startswith(PLACEHOLDER)
+    _sending_until(runtime, lambda: poster.outbox.resolve(page) != page, what="the post settled")
+    assert len(_shown(slack_recorder.top_level(CHANNEL), "Sign-off complete")) == 1
+    assert len(slack_recorder.calls("chat.postMessage")) == 1

@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from bot.core.config import BizraConfig
 from bot.core.outbox import PENDING, Outbox, Outgoing, Requester
 from bot.core.store import StoreError, StoreState
-from bot.core.store_factory import store_from_url
+from bot.core.settings import StoreSettings
+from bot.core.store_factory import open_store, store_from_url
 from bot.core.store_postgres import placeholders, postgres_ddl
 from tests.support.bot import running_bot
 from tests.support.cli import RunCli
@@ -209,3 +210,15 @@ def test_missing_postgresql_is_a_failure_that_says_how_to_install_it() -> None:
         _binary("initdb-of-no-installed-version")
     assert "bash scripts/install-system-deps.sh" in str(raised.value) and "apt-get install postgresql" in str(
         raised.value)
+
+
+def test_the_database_url_can_come_from_the_environment_like_the_password(postgres_env: PostgresDatabase) -> None:
+    """The PostgreSQL overlay takes the whole connection (URL and password) from a Secret: BIZRA_STORE_URL
+    wins over the config file's store, and a password in it is refused there too."""
+    from_file = StoreSettings()  # the SQLite default
+    environment = {"BIZRA_STORE_URL": postgres_env.url, **postgres_env.env}
+    store = open_store(from_file, env=environment)
+    assert store.backend == "postgresql" and store.location == postgres_env.url
+    store.open()
+    with pytest.raises(ValueError, match="holds a password"):
+        open_store(from_file, env={"BIZRA_STORE_URL": postgres_env.url.replace("bizra@", "bizra:s3cret@")})
