@@ -51,6 +51,7 @@ NS = "bizra-production"
 GOOD = "ghcr.io/bizra/node0@sha256:" + "a" * 64
 BAD = "ghcr.io/bizra/node0@sha256:" + "b" * 64
 RESPONDER = "U_RESP"
+COMMAND_CHANNEL = "C123"  # slash_command_body's channel
 
 
 def free_port() -> int:
@@ -175,12 +176,22 @@ def start_slow_tasks(url: str, recorder: SlackRecorder, *, slo_tasks: int, rollb
         return
     body = slash_command_body("rollback bench", response_url=recorder.response_url("rb"), user_id=RESPONDER)
     post(url + "/slack/events", body, sign(SECRET, body))
-    wait_until(lambda: recorder.responses("rb"), timeout=30, what="the rollback confirmation")
-    plan_id = next(element["value"] for block in recorder.responses("rb")[0].body.get("blocks") or []
-                   for element in block.get("elements") or [] if element.get("action_id") == "rollback.confirm")
+    # The confirmation is posted in the channel the command came from; only its own buttons confirm it.
+    posted = wait_until(lambda: _confirmation(recorder, COMMAND_CHANNEL), timeout=30, what="the rollback confirmation")
+    ts, plan_id = posted
     body = block_action_body(action_id="rollback.confirm", value=plan_id, user_id=RESPONDER,
-                             response_url=recorder.response_url("rbc"))  # the Confirm button
+                             response_url=recorder.response_url("rbc"), channel_id=COMMAND_CHANNEL,
+                             message_ts=ts)  # a click on its Confirm button
     post(url + "/slack/events", body, sign(SECRET, body))
+
+
+def _confirmation(recorder: SlackRecorder, channel: str) -> tuple[str, str] | None:
+    """(ts, plan id) of the rollback confirmation the bot posted in `channel`, once it is there."""
+    for message in recorder.top_level(channel):
+        for button in message.buttons():
+            if button.get("action_id") == "rollback.confirm":
+                return message.ts, str(button["value"])
+    return None
 
 
 def _first_words(recorder: SlackRecorder, name: str) -> str:

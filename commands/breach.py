@@ -86,6 +86,10 @@ class Alert(BaseModel):
     pagerduty_triggered: bool = False
     pagerduty_resolved: bool = False
     claim_until: datetime | None = None
+    # Who holds that claim (one process of one replica), and whether it claimed as the leader's job: a new
+    # leader may take over a former leader's claim at once instead of waiting for `claim_until`.
+    claimed_by: str | None = None
+    claimed_as_leader: bool = False
     # Where the alert came from: "" the SLO watch; "alertmanager" a webhook (opened and resolved from outside).
     source: str = ""
 

@@ -1,8 +1,13 @@
 """Posting to the release channel outside a slash command: scheduled status, alerts, progress threads.
 
-`runtime.poster` is the Slack poster (`bot/adapters/slack.py`) in `bizra serve` and the text
-poster below on the console, so commands that post (an alert, a rollback's progress thread)
-behave the same on both surfaces.
+`runtime.poster` is the outbox's poster (`bot/core/outbox.py`, sending through the Slack transport
+of `bot/adapters/slack.py`) in `bizra serve` and the text poster below on the console, so commands
+that post (an alert, a rollback's progress thread) behave the same on both surfaces.
+
+A `Poster` never blocks on Slack for long and never decides about retries itself: the Web API
+client answers within its timeout (10 s) or raises, and the outbox keeps what was not delivered and
+sends it later — looking first for a post whose answer was lost, so it is not posted twice
+(docs/robustness.md, *Outbox*). A post that could not be sent yet returns a placeholder, not a ts.
 """
 
 from __future__ import annotations

@@ -195,7 +195,8 @@ def test_a_leader_killed_mid_delivery_is_replaced_by_one_that_repages_in_the_sam
     replicas.recorder.release()
     replicas.wait_leader(not_named=leader.name, timeout=LEASE_SECONDS + SLO_INTERVAL_SECONDS + SLACK_SECONDS)
     wait_until(lambda: _repage_numbers(replicas, ts), timeout=REPAGE_SECONDS + SLO_INTERVAL_SECONDS + SLACK_SECONDS,
-               what="a re-page from the new leader in the page's thread")
+               what=f"a re-page from the new leader in the page's thread\n{replicas.logs()}\n"
+                    f"{replicas.store.rows('SELECT id, kind, thread, target, state, claimed_until, ts FROM outbox')}\n{_alert(replicas)}")
     numbers = _repage_numbers(replicas, ts)
     assert numbers == list(range(2, 2 + len(numbers))), f"a re-page repeated or skipped: {numbers}"
     assert len(replicas.pages()) == 1

@@ -8,8 +8,8 @@ store, stepped (`commands.breach.step`) and saved in one write transaction toget
 evaluation history (`slo_samples`), so a restart or a second replica never pages a breach twice
 and never forgets one. Delivery then works off the persisted alerts: each pending piece (the page
 and its chart, a re-page, the acknowledgement note, the resolution, PagerDuty, the breach
-listeners) is claimed in the store, done, and recorded as done, so a retried tick re-sends only
-what never went out.
+listeners) is done and recorded as done in its own transaction, under a claim of the alert's delivery,
+so a retried tick (or a new leader taking over a killed one's claim) re-sends only what never went out.
 
 Sustain boundary: `WatchRun.next_evaluation` is the earliest moment a pending decision falls due
 (a breach or a blind stretch reaching `sustain`, an unacknowledged alert's re-page); the job body
@@ -32,8 +32,10 @@ claims in `digest.py` (`slo_digests`).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -113,7 +115,8 @@ CREATE INDEX IF NOT EXISTS slo_samples_at ON slo_samples (at);
 """
 SCHEMA = Schema("slo_watch", [Migration(1, _DDL)])
 
-# A delivery claimed but not finished (the process died mid-post) is retried after this.
+# A delivery claimed but not finished (the process died mid-post) is retried after this, unless a new leader
+# takes over a former leader's claim at once (`_may_take_over`).
 CLAIM_TIMEOUT = timedelta(minutes=2)
 
 class WatchRun(BaseModel):
@@ -409,32 +412,94 @@ def prune(runtime: Runtime, *, at: datetime) -> PruneRun:
 
 
 # -- delivery -------------------------------------------------------------------------------------
+#
+# Each piece of an alert's delivery (the listeners, the page, PagerDuty, the chart, a re-page, the
+# acknowledgement and resolution notes, PagerDuty's resolve) is its own step: done, then recorded in its
+# own transaction at once, so a process killed mid-delivery repeats at most the piece in flight, and a
+# piece whose effect is recorded is never done again. The pieces that must never run twice (the breach
+# listeners: an auto-rollback; the chart: a convenience, its outbox row carries it through a crash) are
+# recorded before they are done instead.
+#
+# The whole delivery of one alert is claimed (`claim_until`, `claimed_by`) so two threads or replicas never
+# work on it at once. A claim made by the leader's watch in another process is taken over by a new leader
+# at once instead of after CLAIM_TIMEOUT (see `_may_take_over`).
+
+# Who holds a claim: this replica's identity and this process (a container restarted in its pod keeps the
+# pod's name, so the identity alone would not tell the new process from the one that died).
+_PROCESS = uuid.uuid4().hex[:12]
 
 
-def _claim(runtime: Runtime, alert_id: str, *, at: datetime) -> Alert | None:
-    with _db(runtime).transaction() as connection:
-        state = _load(connection)
-        alert = state.find(alert_id)
-        if alert is None or (alert.claim_until is not None and alert.claim_until > at):
-            return None
-        alert.claim_until = at + CLAIM_TIMEOUT
-        _save(connection, state, at=at)
-        return alert.model_copy(deep=True)
+def _claimant(runtime: Runtime) -> str:
+    identity = runtime.leadership.get().identity if runtime.leadership.wired else "local"
+    return f"{identity}/{os.getpid()}-{_PROCESS}"
 
 
-def _finish(runtime: Runtime, alert_id: str, *, at: datetime, **changes: object) -> None:
+def _elected_leader(runtime: Runtime) -> bool:
+    """Whether this replica holds the leader Lease now (False without an election: see `_may_take_over`)."""
+    if not runtime.leadership.wired:
+        return False
+    leadership = runtime.leadership.get()
+    return leadership.elected and leadership.is_leader()
+
+
+def _may_take_over(runtime: Runtime, alert: Alert, claimant: str) -> bool:
+    """A live claim another process made as the leader's job, now that this replica holds the Lease.
+
+    Safe: that process is no longer the leader (one holder at a time), and it stopped on its own clock by its
+    `renew_deadline`, which ends before the Lease can change hands (`lease_duration` after its last renewal,
+    on the new leader's clock; bot/core/leadership.py). A deposed leader asks `still_leader()` before each
+    piece, so at most the one piece it had in flight may still finish, within `lease_duration -
+    renew_deadline` of margin. Without an election (`SoleLeader`) every process thinks it leads, so nothing is
+    taken over there; a claim made outside the leader's watch (an acknowledgement on a follower, which is
+    alive) neither: those wait for CLAIM_TIMEOUT."""
+    if not alert.claimed_as_leader or not alert.claimed_by or alert.claimed_by == claimant:
+        return False
+    return _elected_leader(runtime)
+
+
+def _claim(runtime: Runtime, alert_id: str, *, claimant: str, as_leader: bool, at: datetime) -> Alert | None:
     with _db(runtime).transaction() as connection:
         state = _load(connection)
         alert = state.find(alert_id)
         if alert is None:
-            return
+            return None
+        if alert.claim_until is not None and alert.claim_until > at:
+            if not _may_take_over(runtime, alert, claimant):
+                return None  # someone else is on it
+            log.warning("alert %s: taking over the delivery %s claimed as the former leader", alert.id,
+                        alert.claimed_by)
+        alert.claim_until, alert.claimed_by, alert.claimed_as_leader = at + CLAIM_TIMEOUT, claimant, as_leader
+        _save(connection, state, at=at)
+        return alert.model_copy(deep=True)
+
+
+def _record(runtime: Runtime, alert_id: str, *, claimant: str, at: datetime, changes: dict[str, object]) -> bool:
+    """Record one piece as done (whoever holds the claim now: the effect happened); returns whether the claim
+    is still this process's (False: a new leader took it over, so this delivery stops here)."""
+    with _db(runtime).transaction() as connection:
+        state = _load(connection)
+        alert = state.find(alert_id)
+        if alert is None:
+            return False
         for name, value in changes.items():
             setattr(alert, name, value)
-        alert.claim_until = None
-        if _delivered(alert, runtime):
+        _save(connection, state, at=at)
+        return alert.claimed_by == claimant
+
+
+def _finish(runtime: Runtime, alert_id: str, *, claimant: str, at: datetime) -> None:
+    """Give the claim back (if it is still ours) and prune an alert whose delivery is complete."""
+    with _db(runtime).transaction() as connection:
+        state = _load(connection)
+        alert = state.find(alert_id)
+        if alert is None or alert.claimed_by != claimant:
+            return
+        alert.claim_until, alert.claimed_by, alert.claimed_as_leader = None, None, False
+        delivered = _delivered(alert, runtime)
+        if delivered:
             state.alerts = [a for a in state.alerts if a.id != alert_id]
         _save(connection, state, at=at)
-        if _delivered(alert, runtime):  # gone from the state: keep its final form in slo_alerts
+        if delivered:  # gone from the state: keep its final form in slo_alerts
             connection.execute("UPDATE slo_alerts SET open = 0, data = ? WHERE id = ?",
                                (alert.model_dump_json(), alert.id))
 
@@ -472,19 +537,22 @@ def _pending(alert: Alert, runtime: Runtime) -> bool:
 
 def deliver(runtime: Runtime, *, at: datetime) -> None:
     """Send whatever the persisted alerts still owe to Slack, PagerDuty and the breach listeners."""
+    claimant = _claimant(runtime)
     for alert in load_state(runtime).alerts:
         if not _pending(alert, runtime):
             continue
-        claimed = _claim(runtime, alert.id, at=at)
+        # Claimed as the leader's job when this replica holds the Lease: only such a claim may be taken over.
+        as_leader = _elected_leader(runtime)
+        claimed = _claim(runtime, alert.id, claimant=claimant, as_leader=as_leader, at=at)
         if claimed is None:
             continue  # someone else is on it
-        changes: dict[str, object] = {}
+        delivery = _Delivery(runtime, claimed, claimant=claimant, as_leader=as_leader, at=at)
         try:
-            _deliver_one(runtime, claimed, changes, at=at)
+            delivery.run()
         except Exception:
             log.exception("delivering alert %s failed; the next tick retries what is left", claimed.id)
         finally:
-            _finish(runtime, claimed.id, at=at, **changes)
+            _finish(runtime, claimed.id, claimant=claimant, at=at)
 
 
 def _mentions(runtime: Runtime) -> str:
@@ -506,57 +574,125 @@ def _event(alert: Alert, at: datetime) -> BreachEvent:
                        at=at)
 
 
-def _deliver_one(runtime: Runtime, alert: Alert, changes: dict[str, object], *, at: datetime) -> None:
-    """One alert's pending work, in order of urgency; `changes` records each piece as it is done."""
-    out = runtime.poster.get()
-    if alert.kind is AlertKind.BREACH and not alert.listeners_done:
-        # Marked done whatever the listeners do: an auto-rollback must never run twice.
-        changes["listeners_done"] = alert.listeners_done = True
-        listeners = list(runtime.registry.breach_listeners) if alert.is_open else []
-        for listener in listeners:
-            try:
-                listener(runtime, _event(alert, alert.opened_at))
-            except Exception:
-                log.exception("a breach listener failed")
-    if alert.message_ts is None:
-        if not alert.is_open:
-            return
-        ts = out.post(_message(runtime, alert, at=at))
-        channel = runtime.config.slack.release_channel or None
-        changes.update(message_ts=ts or "", channel=channel, pages_sent=alert.pages_due)
-        alert.message_ts, alert.channel, alert.pages_sent = ts or "", channel, alert.pages_due
-        ALERTS.labels(kind="page" if alert.kind is AlertKind.BREACH else "blind").inc()
-    if _pagerduty_on(runtime) and alert.is_open and not alert.pagerduty_triggered:
-        runtime.pager.get().trigger(alert, summary=alert_summary(alert),
-                                    links=[{"href": runtime.config.slo.dashboard_url, "text": "Dashboard"}])
-        changes["pagerduty_triggered"] = alert.pagerduty_triggered = True
-    if not alert.chart_sent and alert.kind is AlertKind.BREACH:
-        changes["chart_sent"] = alert.chart_sent = True  # one attempt: a missing chart must not block re-pages
+class _Stop(Exception):
+    """This delivery ends here: the claim was taken over, or this replica is no longer the leader."""
+
+
+class _Delivery:
+    """One claimed alert's pending pieces, in order of urgency, each recorded as soon as it is done."""
+
+    def __init__(self, runtime: Runtime, alert: Alert, *, claimant: str, as_leader: bool, at: datetime) -> None:
+        self.runtime, self.alert, self.at = runtime, alert, at
+        self._claimant, self._as_leader = claimant, as_leader
+        self.out = runtime.poster.get()
+
+    def run(self) -> None:
+        pieces = (self._listeners, self._page, self._pagerduty_trigger, self._chart, self._repage,
+                  self._ack_note, self._resolve_note, self._pagerduty_resolve)
         try:
-            _upload_chart(runtime, alert)
-        except Exception:
-            log.exception("the chart for alert %s could not be uploaded", alert.id)
-    if alert.is_open and alert.acknowledged_by is None and alert.pages_sent < alert.pages_due:
-        out.post(AlertNote(alert=alert, kind=NoteKind.REPAGE, mentions=_mentions(runtime)), channel=alert.channel,
-                 thread_ts=alert.message_ts or None)
-        changes["pages_sent"] = alert.pages_sent = alert.pages_due
-        ALERTS.labels(kind="repage").inc()
-    if alert.acknowledged_by is not None and not alert.ack_posted:
-        out.post(AlertNote(alert=alert, kind=NoteKind.ACKNOWLEDGED), channel=alert.channel,
-                 thread_ts=alert.message_ts or None)
-        changes["ack_posted"] = alert.ack_posted = True
-        if alert.message_ts:
-            out.update(alert.message_ts, _message(runtime, alert, at=at), channel=alert.channel)
-    if not alert.is_open and not alert.resolve_posted:
-        out.post(AlertNote(alert=alert, kind=NoteKind.RESOLVED), channel=alert.channel,
-                 thread_ts=alert.message_ts or None)
-        changes["resolve_posted"] = alert.resolve_posted = True
-        ALERTS.labels(kind="resolved").inc()
-        if alert.message_ts:
-            out.update(alert.message_ts, _message(runtime, alert, at=at), channel=alert.channel)
-    if not alert.is_open and alert.pagerduty_triggered and not alert.pagerduty_resolved:
-        runtime.pager.get().resolve(alert)
-        changes["pagerduty_resolved"] = True
+            for piece in pieces:
+                if self._as_leader and not self.runtime.still_leader():
+                    log.warning("alert %s: this replica lost the leader Lease mid-delivery; the new leader "
+                                "delivers the rest", self.alert.id)
+                    return
+                if not piece():
+                    return
+        except _Stop:
+            return
+
+    def _done(self, **changes: object) -> None:
+        """Record a piece (in this alert's copy and in the store); stop if the claim is no longer ours."""
+        for name, value in changes.items():
+            setattr(self.alert, name, value)
+        if not _record(self.runtime, self.alert.id, claimant=self._claimant, at=self.at, changes=changes):
+            log.warning("alert %s: its delivery was taken over by the new leader; stopping here", self.alert.id)
+            raise _Stop
+
+    def _thread(self) -> str | None:
+        return self.alert.message_ts or None
+
+    # Each piece returns False when nothing after it may go out (a resolved alert never paged).
+
+    def _listeners(self) -> bool:
+        alert = self.alert
+        if alert.kind is AlertKind.BREACH and not alert.listeners_done:
+            self._done(listeners_done=True)  # recorded first, whatever they do: an auto-rollback must never run twice
+            for listener in list(self.runtime.registry.breach_listeners) if alert.is_open else []:
+                try:
+                    listener(self.runtime, _event(alert, alert.opened_at))
+                except Exception:
+                    log.exception("a breach listener failed")
+        return True
+
+    def _page(self) -> bool:
+        alert = self.alert
+        if alert.message_ts is not None:
+            return True
+        if not alert.is_open:
+            return False  # resolved before its page went out: nothing to tell
+        ts = self.out.post(_message(self.runtime, alert, at=self.at))
+        self._done(message_ts=ts or "", channel=self.runtime.config.slack.release_channel or None,
+                   pages_sent=alert.pages_due)
+        ALERTS.labels(kind="page" if alert.kind is AlertKind.BREACH else "blind").inc()
+        return True
+
+    def _pagerduty_trigger(self) -> bool:
+        alert = self.alert
+        if _pagerduty_on(self.runtime) and alert.is_open and not alert.pagerduty_triggered:
+            self.runtime.pager.get().trigger(alert, summary=alert_summary(alert),
+                                             links=[{"href": self.runtime.config.slo.dashboard_url,
+                                                     "text": "Dashboard"}])
+            self._done(pagerduty_triggered=True)
+        return True
+
+    def _chart(self) -> bool:
+        alert = self.alert
+        if not alert.chart_sent and alert.kind is AlertKind.BREACH:
+            # One attempt, recorded first: a missing chart must not block re-pages, and a chart is never worth
+            # a second copy (the outbox row it becomes carries it through a crash of the sender).
+            self._done(chart_sent=True)
+            try:
+                _upload_chart(self.runtime, alert)
+            except Exception:
+                log.exception("the chart for alert %s could not be uploaded", alert.id)
+        return True
+
+    def _repage(self) -> bool:
+        alert = self.alert
+        if alert.is_open and alert.acknowledged_by is None and alert.pages_sent < alert.pages_due:
+            self.out.post(AlertNote(alert=alert, kind=NoteKind.REPAGE, mentions=_mentions(self.runtime)),
+                          channel=alert.channel, thread_ts=self._thread())
+            self._done(pages_sent=alert.pages_due)
+            ALERTS.labels(kind="repage").inc()
+        return True
+
+    def _ack_note(self) -> bool:
+        alert = self.alert
+        if alert.acknowledged_by is not None and not alert.ack_posted:
+            self.out.post(AlertNote(alert=alert, kind=NoteKind.ACKNOWLEDGED), channel=alert.channel,
+                          thread_ts=self._thread())
+            self._done(ack_posted=True)
+            if alert.message_ts:  # an edit in place: repeating it after a crash changes nothing
+                self.out.update(alert.message_ts, _message(self.runtime, alert, at=self.at), channel=alert.channel)
+        return True
+
+    def _resolve_note(self) -> bool:
+        alert = self.alert
+        if not alert.is_open and not alert.resolve_posted:
+            self.out.post(AlertNote(alert=alert, kind=NoteKind.RESOLVED), channel=alert.channel,
+                          thread_ts=self._thread())
+            self._done(resolve_posted=True)
+            ALERTS.labels(kind="resolved").inc()
+            if alert.message_ts:
+                self.out.update(alert.message_ts, _message(self.runtime, alert, at=self.at), channel=alert.channel)
+        return True
+
+    def _pagerduty_resolve(self) -> bool:
+        alert = self.alert
+        if not alert.is_open and alert.pagerduty_triggered and not alert.pagerduty_resolved:
+            self.runtime.pager.get().resolve(alert)
+            self._done(pagerduty_resolved=True)
+        return True
 
 
 # -- charts ---------------------------------------------------------------------------------------

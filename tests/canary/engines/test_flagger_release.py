@@ -177,6 +177,15 @@ def test_a_granted_step_is_held_when_an_slo_breaches_before_flagger_takes_it(
     assert held.status == 409 and "no longer holds" in held.text and "breached since the grant" in held.text
     assert flagger.weight == 10
 
+    # The run is recorded at stage 2 while Flagger is held at stage 1: a forced promote carries Flagger through
+    # the held step too, up to the stage the promote records, instead of granting a step Flagger never asks for.
+    forced = text_of(driver.run('canary promote --force "latency probe is flaky"', user=MANAGER))
+    assert "stage 3/3" in forced and "Forced" in forced, forced
+    assert flagger.tick() == "weight-50"
+    assert f"forced by {MANAGER}" in flagger.last("confirm-traffic-increase").text
+    assert flagger.tick() == "weight-100"
+    assert flagger.weight == 100
+
 
 def test_a_forced_completion_is_carried_through_once_flagger_succeeds(
         metrics: tuple[PrometheusServer, Slot], api: KubeApiServer, tmp_path: Path,

@@ -106,9 +106,17 @@ class FlaggerEngine:
         return bound
 
     def _grant(self, bound: FlaggerRun, *, step: int, grant: Grant) -> None:
-        """Record the step for the webhook: who granted it, and the force reason when the policy was bypassed."""
-        store.grant(self._runtime, bound.id, step=step, by=grant.actor, at=self._runtime.clock.now(),
-                    forced_reason=grant.forced_reason or "")
+        """Record the step for the webhook: who granted it, and the force reason when the policy was bypassed.
+
+        A forced step also forces the step into the stage the run is recorded at, when Flagger has not taken
+        it yet (its grant held at the webhook, e.g. by a breach since the grant): the force carries Flagger
+        through to where the promote records the run, instead of granting a step Flagger never gets to.
+        """
+        now, reason = self._runtime.clock.now(), grant.forced_reason or ""
+        held = step - 1  # the step into the run's recorded stage (1-based); step 1 is the start, not a grant
+        if grant.forced and held >= 2 and bound.observed_stage < held - 1:
+            store.grant(self._runtime, bound.id, step=held, by=grant.actor, at=now, forced_reason=reason)
+        store.grant(self._runtime, bound.id, step=step, by=grant.actor, at=now, forced_reason=reason)
 
     # -- the port ---------------------------------------------------------------------------------
     def stable_image(self) -> str:
