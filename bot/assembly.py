@@ -12,6 +12,7 @@ only when they are built or used.
 from __future__ import annotations
 
 import os
+import uuid
 
 from bot.adapters.kubernetes import KubernetesCluster, load_configuration
 from bot.adapters.lease import KubeLease
@@ -32,7 +33,7 @@ from bot.core.leadership import (
     resolve_identity,
     resolve_namespace,
 )
-from bot.core.outbox import Outbox, OutboxPoster, audit_failure
+from bot.core.outbox import Outbox, OutboxPoster, Sender, audit_failure
 from bot.core.outbox import register as register_outbox
 from bot.core.runtime import Registry, Runtime
 from bot.core.store_factory import open_store
@@ -90,8 +91,19 @@ def _poster(runtime: Runtime) -> Poster:
         messages_per_second=slack.messages_per_second,
     )
     # Every message goes through the persisted outbox: retried, in order per thread, never sent twice.
-    outbox = Outbox(runtime.store.get(), SlackTransport(direct, runtime.slack.get()), on_failed=audit_failure(runtime))
+    outbox = Outbox(runtime.store.get(), SlackTransport(direct, runtime.slack.get()), on_failed=audit_failure(runtime),
+                    sender=lambda: _outbox_sender(runtime))
     return OutboxPoster(outbox, runtime.registry.renderers, default_channel=slack.release_channel)
+
+
+_PROCESS = uuid.uuid4().hex[:12]  # this process, apart from a predecessor in the same pod (same identity)
+
+
+def _outbox_sender(runtime: Runtime) -> Sender:
+    """Who claims outbox rows here: a new elected leader takes over a dead leader's leases (`Outbox`)."""
+    leadership = runtime.leadership.get()
+    return Sender(name=f"{leadership.identity}/{os.getpid()}-{_PROCESS}",
+                  leader=leadership.elected and leadership.is_leader())
 
 
 def _leadership(runtime: Runtime) -> Leadership:

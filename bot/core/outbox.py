@@ -96,6 +96,9 @@ SCHEMA = Schema("outbox", [
     # again); lookup_failures: transient lookup failures in a row.
     Migration(2, columns={"outbox": {"first_attempt_at": "REAL", "unsure": "INTEGER NOT NULL DEFAULT 0",
                                      "lookup_failures": "INTEGER NOT NULL DEFAULT 0"}}),
+    # claimed_by / claimed_as_leader: which process holds a row's lease, and whether it claimed it as the elected
+    # leader (a new leader takes such a lease over at once: `Outbox._takes_over`).
+    Migration(3, columns={"outbox": {"claimed_by": "TEXT", "claimed_as_leader": "INTEGER NOT NULL DEFAULT 0"}}),
 ])
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -128,6 +131,27 @@ class Requester:
 
 
 _requester: contextvars.ContextVar[Requester | None] = contextvars.ContextVar("bizra_requester", default=None)
+_message_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("bizra_message_key", default=None)
+
+
+@contextmanager
+def message_key(key: str) -> Iterator[None]:
+    """The one message posted inside this block is the outbox row of `key`: posted again under the same key
+    (a retry after the process died before it recorded the answer), it is the same row, sent once, and its
+    ts is answered. Wrap exactly one post: every row written inside the block gets the key."""
+    token = _message_key.set(key)
+    try:
+        yield
+    finally:
+        _message_key.reset(token)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who claims a row: one process of one replica (`name`), and whether it is the elected leader now."""
+
+    name: str
+    leader: bool = False
 
 
 @contextmanager
@@ -228,6 +252,19 @@ def backoff(attempts: int) -> float:
 FailureListener = Callable[[Row, str], None]
 
 
+def _takes_over(head: StoreRow, sender: Sender) -> bool:
+    """A live lease another process took as the elected leader, now that this sender is the leader: taken over
+    at once (as unsure: a post is looked for first) instead of after LEASE_SECONDS, so a leader killed mid-send
+    does not hold up its threads (a page's re-pages) for two minutes.
+
+    Safe: that process is no longer the leader, and its leadership ended on its own clock (`renew_deadline`)
+    before the Lease could change hands (`lease_duration` after its last renewal; bot/core/leadership.py), so
+    only a send it began before then and is still in flight can overlap, within `lease_duration - renew_deadline`
+    of margin. A lease taken by a follower (a command's answer) or without an election is never taken over."""
+    return (sender.leader and bool(head["claimed_as_leader"]) and bool(head["claimed_by"])
+            and head["claimed_by"] != sender.name)
+
+
 class _Hold:
     """`Outbox._look_for`'s answer when the lookup failed for now: the row waits (backoff) and looks again."""
 
@@ -240,11 +277,12 @@ class Outbox:
     release's clock); tests pass their own."""
 
     def __init__(self, db: Database, transport: Transport, *, now: Callable[[], float] = time.time,
-                 on_failed: FailureListener | None = None) -> None:
+                 on_failed: FailureListener | None = None, sender: Callable[[], Sender] | None = None) -> None:
         self._db = db
         self._transport = transport
         self._now = now
         self._on_failed = on_failed
+        self._sender = sender or (lambda: Sender(name=""))
         self._pruned_at = 0.0
         db.ensure(SCHEMA)
 
@@ -253,7 +291,7 @@ class Outbox:
     def enqueue(self, *, kind: str, channel: str, payload: dict[str, Any], parent: str | None = None,
                 key: str | None = None, requester: Requester | None = None) -> int:
         """Write one row (the same row again for a `key` already written); returns its id."""
-        key = key or uuid.uuid4().hex
+        key = key or _message_key.get() or uuid.uuid4().hex
         asked = requester if requester is not None else _requester.get()
         now = self._now()
         with self._db.transaction() as connection:
@@ -338,21 +376,24 @@ class Outbox:
         `FOR UPDATE SKIP LOCKED`, no waiting; SQLite: one writer at a time anyway), never taking a later
         row of the thread instead, so a thread stays in order whichever replica sends."""
         now = self._now()
+        sender = self._sender()
         with self._db.transaction(serialize=False) as connection:
             head = connection.execute(
                 "SELECT * FROM outbox WHERE id = (SELECT MIN(id) FROM outbox WHERE thread = ? AND state IN (?, ?))"
                 + self._db.skip_locked, (thread, PENDING, SENDING)).fetchone()
             if head is None or head["state"] not in (PENDING, SENDING):
                 return None  # nothing open, another sender holds the head, or it was just sent
-            if head["state"] == SENDING and (head["claimed_until"] or 0) > now:
+            if head["state"] == SENDING and (head["claimed_until"] or 0) > now and not _takes_over(head, sender):
                 return None  # another sender is on it
             if head["state"] == PENDING and head["next_attempt_at"] > now:
                 return None  # backing off; later rows of the thread wait behind it
             # A lease that ran out: its sender died mid-send, perhaps after Slack took the post.
             unsure = 1 if head["state"] == SENDING or head["unsure"] else 0
             connection.execute("UPDATE outbox SET state = ?, claimed_until = ?, attempts = attempts + 1, "
-                               "first_attempt_at = COALESCE(first_attempt_at, ?), unsure = ? WHERE id = ?",
-                               (SENDING, now + LEASE_SECONDS, now, unsure, head["id"]))
+                               "first_attempt_at = COALESCE(first_attempt_at, ?), unsure = ?, claimed_by = ?, "
+                               "claimed_as_leader = ? WHERE id = ?",
+                               (SENDING, now + LEASE_SECONDS, now, unsure, sender.name, int(sender.leader),
+                                head["id"]))
             claimed = Row.of(head)
         return Row(**{**claimed.__dict__, "unsure": bool(unsure),
                       "first_attempt_at": claimed.first_attempt_at or now})

@@ -8,8 +8,9 @@ Acknowledge button), alerts in the store's `slo_alerts`, re-pages by their ordin
 page's thread: a repeated or skipped ordinal is a re-page twice or off its schedule.
 
 A leader killed *in the middle of a delivery* (the page's chart upload, a re-page: claimed in the store,
-the call unanswered) is a known gap, kept as strict xfails: the claim outlives its holder for
-CLAIM_TIMEOUT, and a page posted but not yet recorded is posted again once it expires.
+the call unanswered): the new leader takes over the dead leader's delivery claim and its outbox lease at
+once (not after CLAIM_TIMEOUT / the outbox's LEASE_SECONDS), and the page, recorded as soon as it was
+posted, is not posted again.
 """
 
 from __future__ import annotations
@@ -167,10 +168,6 @@ def _page_ts_in_slack(replicas: ReplicaSet) -> str | None:
     return pages[0].ts if pages else None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding: an alert's deliveries are claimed for CLAIM_TIMEOUT (2 min, "
-                   "bot/features/slo/watch.py) and recorded only when all of them are done; a leader killed in "
-                   "between leaves the claim to block the new leader (no re-page for 2 min) and, when it was the "
-                   "page itself, its ts unrecorded, so the page is posted again when the claim expires")
 @pytest.mark.parametrize("held", ["files.getUploadURLExternal", "chat.postMessage"],
                          ids=["while-its-chart-uploads", "while-it-re-pages"])
 def test_a_leader_killed_mid_delivery_is_replaced_by_one_that_repages_in_the_same_thread(
@@ -195,8 +192,7 @@ def test_a_leader_killed_mid_delivery_is_replaced_by_one_that_repages_in_the_sam
     replicas.recorder.release()
     replicas.wait_leader(not_named=leader.name, timeout=LEASE_SECONDS + SLO_INTERVAL_SECONDS + SLACK_SECONDS)
     wait_until(lambda: _repage_numbers(replicas, ts), timeout=REPAGE_SECONDS + SLO_INTERVAL_SECONDS + SLACK_SECONDS,
-               what=f"a re-page from the new leader in the page's thread\n{replicas.logs()}\n"
-                    f"{replicas.store.rows('SELECT id, kind, thread, target, state, claimed_until, ts FROM outbox')}\n{_alert(replicas)}")
+               what="a re-page from the new leader in the page's thread")
     numbers = _repage_numbers(replicas, ts)
     assert numbers == list(range(2, 2 + len(numbers))), f"a re-page repeated or skipped: {numbers}"
     assert len(replicas.pages()) == 1

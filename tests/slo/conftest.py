@@ -62,8 +62,13 @@ def slo_config(prom_url: str, tmp_path: Path, *, catalog: list[SloDefinition] | 
 
 
 def secrets_for(recorder: SlackRecorder) -> Secrets:
+    return secrets_for_url(recorder.api_url)
+
+
+def secrets_for_url(slack_api_url: str) -> Secrets:
+    """The test secrets with Slack's Web API at `slack_api_url` (the recording server)."""
     return Secrets(slack_bot_token=SecretStr("xoxb-test-token"), slack_signing_secret=SecretStr("test-signing-secret"),
-                   slack_api_url=recorder.api_url, host="127.0.0.1", port=0)
+                   slack_api_url=slack_api_url, host="127.0.0.1", port=0)
 
 
 @dataclass

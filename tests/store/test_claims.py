@@ -18,7 +18,7 @@ from bot.core.runtime import Runtime
 from bot.features.evidence import store as evidence
 from bot.features.rollback import confirmations
 from bot.features.rollback.confirmations import ConfirmationState
-from bot.surfaces.slack_app import seen_before
+from bot.surfaces.slack_app import ReplayGuard
 from commands.ports import FixedClock
 from commands.rollback import RollbackPlan
 
@@ -96,10 +96,9 @@ def test_an_evidence_archive_is_claimed_once(store_section: dict[str, str]) -> N
 
 def test_a_signed_slack_body_runs_once_across_replicas(store_section: dict[str, str]) -> None:
     replicas = _replicas(store_section, surface="slack")
-    locks = [threading.Lock() for _ in replicas]
-    results = _race(replicas, lambda runtime: seen_before(runtime, body="token=x&command=/bizra&text=status",
-                                                          signature="v0=abc", lock=locks[replicas.index(runtime)],
-                                                          now=1e9))
+    guards = [ReplayGuard(runtime) for runtime in replicas]
+    results = _race(replicas, lambda runtime: guards[replicas.index(runtime)].seen(
+        body="token=x&command=/bizra&text=status", signature="v0=abc", now=1e9))
     assert results.count(False) == 1 and results.count(True) == len(replicas) - 1, results
 
 

@@ -48,6 +48,7 @@ from pydantic import BaseModel, Field
 from bot.adapters.charts import Panel, render_png
 from bot.core import audit
 from bot.core.migrations import Migration, Schema
+from bot.core.outbox import message_key
 from bot.core.runtime import Runtime
 from bot.core.store import Database
 from bot.core.telemetry import (
@@ -420,6 +421,11 @@ def prune(runtime: Runtime, *, at: datetime) -> PruneRun:
 # listeners: an auto-rollback; the chart: a convenience, its outbox row carries it through a crash) are
 # recorded before they are done instead.
 #
+# A post whose answer was lost (the process killed after Slack took it, before its ts was recorded) is found
+# again: each post of a piece is written to the outbox under a key of its own (`message_key`), so posting it
+# again is the same outbox row — already sent: its ts is answered; in flight when its sender died: the outbox
+# looks for it in the channel by its message metadata before sending it again (bot/core/outbox.py).
+#
 # The whole delivery of one alert is claimed (`claim_until`, `claimed_by`) so two threads or replicas never
 # work on it at once. A claim made by the leader's watch in another process is taken over by a new leader
 # at once instead of after CLAIM_TIMEOUT (see `_may_take_over`).
@@ -630,7 +636,8 @@ class _Delivery:
             return True
         if not alert.is_open:
             return False  # resolved before its page went out: nothing to tell
-        ts = self.out.post(_message(self.runtime, alert, at=self.at))
+        with message_key(f"slo.page:{alert.id}"):  # posted again after a crash: the same outbox row, found
+            ts = self.out.post(_message(self.runtime, alert, at=self.at))
         self._done(message_ts=ts or "", channel=self.runtime.config.slack.release_channel or None,
                    pages_sent=alert.pages_due)
         ALERTS.labels(kind="page" if alert.kind is AlertKind.BREACH else "blind").inc()
@@ -660,8 +667,9 @@ class _Delivery:
     def _repage(self) -> bool:
         alert = self.alert
         if alert.is_open and alert.acknowledged_by is None and alert.pages_sent < alert.pages_due:
-            self.out.post(AlertNote(alert=alert, kind=NoteKind.REPAGE, mentions=_mentions(self.runtime)),
-                          channel=alert.channel, thread_ts=self._thread())
+            with message_key(f"slo.repage:{alert.id}:{alert.pages_due}"):
+                self.out.post(AlertNote(alert=alert, kind=NoteKind.REPAGE, mentions=_mentions(self.runtime)),
+                              channel=alert.channel, thread_ts=self._thread())
             self._done(pages_sent=alert.pages_due)
             ALERTS.labels(kind="repage").inc()
         return True
@@ -669,8 +677,9 @@ class _Delivery:
     def _ack_note(self) -> bool:
         alert = self.alert
         if alert.acknowledged_by is not None and not alert.ack_posted:
-            self.out.post(AlertNote(alert=alert, kind=NoteKind.ACKNOWLEDGED), channel=alert.channel,
-                          thread_ts=self._thread())
+            with message_key(f"slo.acknowledged:{alert.id}"):
+                self.out.post(AlertNote(alert=alert, kind=NoteKind.ACKNOWLEDGED), channel=alert.channel,
+                              thread_ts=self._thread())
             self._done(ack_posted=True)
             if alert.message_ts:  # an edit in place: repeating it after a crash changes nothing
                 self.out.update(alert.message_ts, _message(self.runtime, alert, at=self.at), channel=alert.channel)
@@ -679,8 +688,9 @@ class _Delivery:
     def _resolve_note(self) -> bool:
         alert = self.alert
         if not alert.is_open and not alert.resolve_posted:
-            self.out.post(AlertNote(alert=alert, kind=NoteKind.RESOLVED), channel=alert.channel,
-                          thread_ts=self._thread())
+            with message_key(f"slo.resolved:{alert.id}"):
+                self.out.post(AlertNote(alert=alert, kind=NoteKind.RESOLVED), channel=alert.channel,
+                              thread_ts=self._thread())
             self._done(resolve_posted=True)
             ALERTS.labels(kind="resolved").inc()
             if alert.message_ts:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.audit import latest
+from bot.core.audit import AuditEntry, latest
 from bot.features.canary.store import load
 from bot.features.releases.history import last_stable
 from commands.ports import FixedClock
@@ -59,6 +59,11 @@ def metrics(node0_slot: Slot) -> tuple[PrometheusServer, Slot]:
 
 def _flagger(driver: Driver, api: KubeApiServer) -> FlaggerDriver:
     return FlaggerDriver(api, driver.bot.url, NS, image=STABLE, token=TOKEN).install()
+
+
+def completions(driver: Driver) -> list[AuditEntry]:
+    """The `canary.complete` rows that recorded a release (the run ends in the store just before its audit row)."""
+    return [e for e in latest(driver.bot.runtime, 200, action_prefix="canary.complete") if e.outcome == "ok"]
 
 
 def _tick(flagger: FlaggerDriver, driver: Driver, clock: FixedClock, *, seconds: int = 5) -> str:
@@ -111,10 +116,11 @@ def test_flagger_release_goes_through_every_stage_and_completes(
     assert flagger.last("confirm-promotion").status == 200 and flagger.primary_image() == CANDIDATE
     assert _tick(flagger, driver, clock) == "finalising"
     assert _tick(flagger, driver, clock) == "succeeded"
-    wait_until(lambda: load(driver.bot.runtime) is None, what="the release recorded as complete")
+    wait_until(lambda: completions(driver), what="the release recorded as complete")
+    assert load(driver.bot.runtime) is None
     record = last_stable(driver.bot.runtime)
     assert record is not None and record.image == CANDIDATE
-    completed = [e for e in latest(driver.bot.runtime, 40) if e.action == "canary.complete" and e.outcome == "ok"]
+    completed = completions(driver)
     assert len(completed) == 1 and completed[0].actor == DEPLOYER  # who asked for it, once Flagger did it
     hooks = flagger.hooks()
     assert hooks.count("confirm-rollout") == 2 and "confirm-promotion" in hooks and "event" in hooks
@@ -213,10 +219,11 @@ def test_a_forced_completion_is_carried_through_once_flagger_succeeds(
     assert "forced" in flagger.last("confirm-promotion").text
     assert [_tick(flagger, driver, clock) for _ in range(2)] == ["finalising", "succeeded"]
     # No second forced promote: the completion the release manager forced is recorded once Flagger promoted it.
-    wait_until(lambda: load(driver.bot.runtime) is None, what="the forced release recorded as complete")
+    wait_until(lambda: completions(driver), what="the forced release recorded as complete")
+    assert load(driver.bot.runtime) is None
     record = last_stable(driver.bot.runtime)
     assert record is not None and record.image == CANDIDATE
-    completed = [e for e in latest(driver.bot.runtime, 60) if e.action == "canary.complete" and e.outcome == "ok"]
+    completed = completions(driver)
     assert len(completed) == 1 and completed[0].actor == MANAGER, completed
     assert "forced: hotfix for INC-7" in completed[0].detail
     refused = [e for e in latest(driver.bot.runtime, 60) if e.action == "canary.promote" and e.outcome == "refused"]
@@ -240,8 +247,8 @@ def test_a_completion_held_by_a_breach_is_forced_through_by_a_forced_promote(
     assert [flagger.tick() for _ in range(3)] == ["progressing", "weight-10", "waiting-for-traffic"]
 
     def bake() -> None:  # real time: the SLO watch evaluates what Prometheus scraped up to now
-        since = clock.now()
-        tick_until(driver, clock, lambda: (clock.now() - since).total_seconds() >= 4, what="a 3 s bake")
+        tick_until(driver, clock, lambda: "Promotable now" in text_of(driver.run("canary status", user=VIEWER)),
+                   what="the stage baked with SLOs OK")
 
     for number, weight in ((2, 50), (3, 100)):
         bake()
@@ -264,7 +271,8 @@ def test_a_completion_held_by_a_breach_is_forced_through_by_a_forced_promote(
     promotion = flagger.last("confirm-promotion")
     assert promotion.status == 200 and f"forced by {MANAGER}" in promotion.text, promotion
     assert [flagger.tick() for _ in range(2)] == ["finalising", "succeeded"]
-    wait_until(lambda: load(driver.bot.runtime) is None, what="the forced release recorded as complete")
-    completed = [e for e in latest(driver.bot.runtime, 80) if e.action == "canary.complete" and e.outcome == "ok"]
+    wait_until(lambda: completions(driver), what="the forced release recorded as complete")
+    assert load(driver.bot.runtime) is None
+    completed = completions(driver)
     assert len(completed) == 1 and completed[0].actor == MANAGER
     assert "forced: breach is a known probe artefact" in completed[0].detail
