@@ -220,11 +220,15 @@ class SlackRecorder:
         return f"{self.base}/response/{name}"
 
     def _answer(self, recorded: Recorded) -> tuple[int, dict[str, str], Any]:
+        broken = _block_problems(recorded)
         with self._lock:
             self.requests.append(recorded)
             self._ts += 1
             ts = f"{int(time.time())}.{self._ts:06d}"
-        broken = _block_problems(recorded)
+            if recorded.api_method == "views.publish" and not broken:
+                # Set with the request's record, so a test that saw the call also sees the view (a
+                # fault injected on views.publish would still show the view: no test injects one).
+                self.home_views[str(recorded.body.get("user_id"))] = _view_of(recorded)
         if broken:
             with self._lock:
                 self.block_problems.extend(f"{recorded.path}: {problem}" for problem in broken)
@@ -255,9 +259,6 @@ class SlackRecorder:
             return 200, {"Content-Type": "application/json"}, self._conversation(recorded)
         body: dict[str, Any] = {"ok": True, "ts": ts, "channel": recorded.body.get("channel", "C0")}
         self._keep(recorded, ts)
-        if recorded.api_method == "views.publish":
-            with self._lock:
-                self.home_views[str(recorded.body.get("user_id"))] = _view_of(recorded)
         if recorded.api_method == "auth.test":
             body.update(user_id="UBOT", bot_id="BBOT", team_id="T0", user="bizra", team="test")
         if recorded.api_method == "files.getUploadURLExternal":
