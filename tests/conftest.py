@@ -17,12 +17,14 @@ import pytest
 
 from tests.support.cli import RunCli, run_cli
 from tests.support.kube_api import KubeApiServer
-# Real PostgreSQL (tests/support/postgres.py): one server per session, a fresh database per test.
 from tests.support.postgres import postgres_database, postgres_env, postgres_server  # noqa: F401
-# The store's behaviour on both backends (tests/support/stores.py): [sqlite] and [postgresql] variants.
-from tests.support.stores import any_store, store_section  # noqa: F401
 from tests.support.shared_prometheus import PrivatePrometheus, SharedPrometheus, Slot
 from tests.support.slack import SlackRecorder
+from tests.support.stores import any_store, store_section  # noqa: F401
+
+# Fixtures imported above for every folder: real PostgreSQL (tests/support/postgres.py: one server per
+# session, a fresh database per test) and the store's behaviour on both backends (tests/support/stores.py:
+# [sqlite] and [postgresql] variants).
 
 REPO = Path(__file__).resolve().parents[1]
 _SHARED = pytest.StashKey[SharedPrometheus]()

@@ -53,7 +53,8 @@ CPU_NICENESS = 10  # added to the chart process's niceness (lower CPU priority t
 
 
 class Busy(Exception):
-    """Every worker of the lane is taken and its queue is full: the user is told to try again."""
+    """The lane is not keeping up (its oldest queued job has waited too long) or holds as many jobs as it
+    may: nothing was queued, and the user is told to try again."""
 
 
 class Foreground:

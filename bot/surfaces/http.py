@@ -218,6 +218,16 @@ def _feature_webhook(app: App, path: str, environ: dict[str, Any], start_respons
     return _answer(start_response, _status_line(done.status), done.text)
 
 
+def _answering(app: App, answer: Callable[[], Iterable[bytes]]) -> Iterable[bytes]:
+    """Answer a Slack request as foreground work: the work lanes start no new job meanwhile (bot/core/work.py),
+    so a burst of commands is acked before the work it queued competes with it for the interpreter."""
+    runtime = _RUNTIMES.get(app)
+    if runtime is None:
+        return answer()
+    with runtime.work.get().foreground.serving():
+        return list(answer())  # Bolt builds its answer whole: the request ends here, before waitress writes it
+
+
 def wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     slack = _slack_events(SlackRequestHandler(app))
 
@@ -232,7 +242,7 @@ def wsgi_app(app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[byt
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [generate_latest()]
         if path == "/slack/events" and method == "POST":
-            return slack(environ, start_response)
+            return _answering(app, lambda: slack(environ, start_response))
         if path == "/webhooks/alertmanager" and method == "POST":
             return _alertmanager(app, environ, start_response)
         if path.startswith("/webhooks/") and method == "POST":

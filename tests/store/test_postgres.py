@@ -23,8 +23,8 @@ from pydantic import ValidationError
 
 from bot.core.config import BizraConfig
 from bot.core.outbox import PENDING, Outbox, Outgoing, Requester
-from bot.core.store import StoreError, StoreState
 from bot.core.settings import StoreSettings
+from bot.core.store import StoreError, StoreState
 from bot.core.store_factory import open_store, store_from_url
 from bot.core.store_postgres import placeholders, postgres_ddl
 from tests.support.bot import running_bot

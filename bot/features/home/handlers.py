@@ -34,8 +34,8 @@ from bot.core.runtime import Runtime
 from bot.core.store import Database
 from bot.features.access.enforce import check, require
 from bot.features.canary import store as canary_store
+from bot.features.canary.engines import engine_label
 from bot.features.canary.flagger import store as flagger_store
-from bot.features.canary.flow import target_name
 from bot.features.canary.inputs import stages
 from bot.features.home.blocks import home_view
 from bot.features.home.render import (
@@ -114,7 +114,7 @@ def build_view(runtime: Runtime, user_id: str, *, at: datetime) -> HomeView:
     state = load_state(runtime)
     release = runtime.config.slack.release_channel or ""
     return HomeView(
-        user_id=user_id, at=at, target=target_name(runtime), canary=canary, last_canary_event=last_event,
+        user_id=user_id, at=at, target=engine_label(runtime), canary=canary, last_canary_event=last_event,
         awaiting=HomeAwaiting(image=waiting.image, checksum=waiting.checksum) if waiting else None,
         slo=latest_evaluation(runtime), alerts=[a for a in state.alerts if a.is_open],
         releases=history(runtime, runtime.config.home.releases) if runtime.config.home.releases else [],

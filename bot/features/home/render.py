@@ -69,7 +69,7 @@ class HomeRollback(BaseModel):
 class HomeView(BaseModel):
     user_id: str
     at: datetime
-    target: str  # namespace/deployment of the engine
+    target: str  # the engine and the resource it drives (engines.engine_label)
     canary: HomeCanary | None = None
     last_canary_event: str | None = None
     awaiting: HomeAwaiting | None = None  # engine flagger: a revision waiting for a start
@@ -89,7 +89,7 @@ def bake_tenths(fraction: float) -> float:
 
 
 def engine_line(view: HomeView) -> str:
-    return f"Engine: `{view.target}`"
+    return f"Engine: {view.target}"
 
 
 def canary_lines(view: HomeView) -> list[str]:

@@ -82,3 +82,4 @@ def test_home_tab_says_flagger_waits_for_a_start(api: KubeApiServer, tmp_path: P
     assert "No canary is active" not in shown, shown
     assert "Flagger waits for approval" in shown and checksum[:12] in shown and CANDIDATE[:40] in shown, shown
     assert f"<#{RELEASE_CHANNEL}>" in shown
+    assert "Engine: flagger, Canary bizra-production/node0" in shown, shown  # not the gateway's Deployment

@@ -14,6 +14,7 @@ from bot.core.runtime import Runtime
 from bot.features.canary.engines.argo_rollouts import ArgoRolloutsEngine
 from bot.features.canary.engines.gateway import GatewayEngine
 from bot.features.canary.flagger.engine import FlaggerEngine
+from bot.features.canary.flagger.ref import canary_ref
 from commands.canary_engine import CanaryEngine, EngineKind
 
 EngineFactory = Callable[[Runtime], CanaryEngine]
@@ -38,3 +39,14 @@ def engine_for(runtime: Runtime, kind: str | None = None) -> CanaryEngine:
         raise EngineUnavailable(f"The canary engine `{chosen}` is not available in this bot; set canary.engine to one "
                                 f"of {', '.join(sorted(k.value for k in FACTORIES))}.")
     return factory(runtime)
+
+
+def engine_label(runtime: Runtime) -> str:
+    """What drives the canary, in words, from the config alone (the Home tab opens without a cluster read)."""
+    canary = runtime.config.canary
+    namespace = runtime.config.release.namespace
+    if canary.engine == EngineKind.FLAGGER:
+        return f"flagger, Canary {canary_ref(runtime)}"
+    if canary.engine == EngineKind.ARGO_ROLLOUTS:
+        return f"argo-rollouts, Rollout {namespace}/{canary.argo_rollouts.rollout}"
+    return f"gateway, HTTPRoute stages for {namespace}/{canary.canary_deployment}"
