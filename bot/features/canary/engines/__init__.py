@@ -45,8 +45,9 @@ def engine_label(runtime: Runtime) -> str:
     """What drives the canary, in words, from the config alone (the Home tab opens without a cluster read)."""
     canary = runtime.config.canary
     namespace = runtime.config.release.namespace
-    if canary.engine == EngineKind.FLAGGER:
+    kind = EngineKind(canary.engine)
+    if kind is EngineKind.FLAGGER:
         return f"flagger, Canary {canary_ref(runtime)}"
-    if canary.engine == EngineKind.ARGO_ROLLOUTS:
+    if kind is EngineKind.ARGO_ROLLOUTS:
         return f"argo-rollouts, Rollout {namespace}/{canary.argo_rollouts.rollout}"
     return f"gateway, HTTPRoute stages for {namespace}/{canary.canary_deployment}"
