@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import shutil
 import statistics
 import subprocess
@@ -108,8 +109,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sustain", type=float, default=10.0, help="sustain / for: in seconds")
+    parser.add_argument("--seed", type=int, default=12, help="seed of the breaches' random start phases")
     args = parser.parse_args()
     runs = max(1, min(args.runs, MAX_RUNS))
+    phases = random.Random(args.seed)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bizra-bench-"))
     rules = workdir / "rules.yml"
@@ -146,7 +149,11 @@ def main() -> int:
                         a for a in load_state(runtime).alerts if a.is_open], timeout=120, what="all clear")
                     pages_before = len(_pages(recorder))
                     hooks_before = len(webhook.firing)
+                    # "All clear" is seen just after an evaluation, so without this every breach would start
+                    # at the same phase of the 1 s scrape/evaluation cycle; a real one starts at any moment.
+                    time.sleep(phases.uniform(0.0, 1.0))
                     t0 = time.monotonic()
+                    wall0 = time.time()
                     node0.set(latency_seconds=0.003)
                     seen: dict[str, float] = {}
                     limit = t0 + args.sustain + 60
@@ -161,8 +168,8 @@ def main() -> int:
                         time.sleep(0.05)  # polling interval of the observer
                     for name, value in seen.items():
                         results[name].append(value)
-                    print(f"run {run + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in sorted(seen.items())),
-                          flush=True)
+                    print(f"run {run + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in sorted(seen.items()))
+                          + _breakdown(runtime, prom, wall0), flush=True)
                 node0.reset()
             finally:
                 scheduler.shutdown(wait=True)
@@ -193,6 +200,30 @@ def main() -> int:
             goal += f"; bot <= 0.9x alertmanager: {'met' if ratio_met else 'NOT met'}"
         print(goal)
     return 0
+
+
+def _breakdown(runtime: Any, prom: Any, wall0: float) -> str:
+    """Where the time went, from the breach's start: the bot's first breaching evaluation (its breach's
+    `since`) and when it opened the alert, and the rule's `activeAt` (its first breaching evaluation)."""
+    opened = [a for a in load_state(runtime).alerts if a.is_open]
+    parts = []
+    if opened:
+        alert = opened[-1]
+        parts.append(f"bot saw it at {alert.since.timestamp() - wall0:.2f}s, "
+                     f"opened at {alert.opened_at.timestamp() - wall0:.2f}s")
+    try:
+        import urllib.request
+
+        with urllib.request.urlopen(prom.url + "/api/v1/alerts", timeout=2) as response:
+            active = [a["activeAt"] for a in json.load(response)["data"]["alerts"]]
+        if active:
+            from datetime import datetime
+
+            at = datetime.fromisoformat(active[0].replace("Z", "+00:00")[:26] + "+00:00").timestamp()
+            parts.append(f"rule saw it at {at - wall0:.2f}s")
+    except (OSError, ValueError, KeyError):
+        pass
+    return f"  ({'; '.join(parts)})" if parts else ""
 
 
 def _pages(recorder: SlackRecorder) -> list[Any]:

@@ -133,8 +133,16 @@ class PrometheusSource:
     def range(self, slo: SloDefinition, *, window: str, start: datetime, end: datetime,
               points: int = 120) -> list[Series]:
         """The SLO's value over [start, end] (for charts); an empty list when Prometheus has nothing."""
-        step = max(1, int((end - start) / timedelta(seconds=1) / points))
-        result = self._client.custom_query_range(slo.promql(window), start_time=start, end_time=end, step=f"{step}s")
+        step = (end - start) / timedelta(seconds=1) / points
+        # Whole seconds for charts; a span shorter than `points` seconds (the SLO watch dating a breach's
+        # start, bot/features/slo/onset.py) at sub-second steps, which Prometheus takes as plain seconds.
+        if step >= 1:
+            result = self._client.custom_query_range(slo.promql(window), start_time=start, end_time=end,
+                                                     step=f"{int(step)}s")
+        else:  # the client rounds start and end to whole seconds; its `params` win over them
+            result = self._client.custom_query_range(
+                slo.promql(window), start_time=start, end_time=end, step=f"{max(step, 0.001):.3f}",
+                params={"start": f"{start.timestamp():.3f}", "end": f"{end.timestamp():.3f}"})
         return [
             Series(labels=dict(item.get("metric") or {}),
                    points=[(datetime.fromtimestamp(float(t), tz=start.tzinfo), _float(v))

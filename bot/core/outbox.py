@@ -290,13 +290,19 @@ class Outbox:
 
     def enqueue(self, *, kind: str, channel: str, payload: dict[str, Any], parent: str | None = None,
                 key: str | None = None, requester: Requester | None = None) -> int:
-        """Write one row (the same row again for a `key` already written); returns its id."""
+        """Write one row (the same row again for a `key` already written, tried again if it had failed for good);
+        returns its id."""
         key = key or _message_key.get() or uuid.uuid4().hex
         asked = requester if requester is not None else _requester.get()
         now = self._now()
         with self._db.transaction() as connection:
-            existing = connection.execute("SELECT id FROM outbox WHERE key = ?", (key,)).fetchone()
+            existing = connection.execute("SELECT id, state FROM outbox WHERE key = ?", (key,)).fetchone()
             if existing is not None:
+                if existing["state"] == FAILED:  # refused for good, posted again by a caller that retries (the
+                    # SLO watch's next tick): the same row tries again; pending, in flight or sent, it is left as is
+                    connection.execute("UPDATE outbox SET state = ?, attempts = 0, next_attempt_at = ?, "
+                                       "last_error = '', payload = ? WHERE id = ?",
+                                       (PENDING, now, json.dumps(payload), existing["id"]))
                 return int(existing["id"])
             thread = self._thread_of(connection, channel, parent) if parent else ""
             row_id = inserted_id(

@@ -59,6 +59,7 @@ from bot.core.telemetry import (
     SLO_SLOW_TICKS,
 )
 from bot.features.slo.live import add_silence, publish_status, refresh_status, silences_at
+from bot.features.slo.onset import date_onsets, first_seen
 from bot.features.slo.render import AlertMessage, AlertNote, AlertView, NoteKind, SilenceNote, alert_summary
 from commands.breach import (
     BLIND_KEY,
@@ -327,6 +328,9 @@ def run_once(runtime: Runtime, *, at: datetime) -> WatchRun:
     status, unanswered = _evaluate(runtime, at=at, deadline=deadline)
     db = _db(runtime)
     silences = silences_at(runtime, at)
+    # A breach first seen now is dated from its data (onset.py), read before the write lock is taken.
+    onsets = first_seen(_source(runtime), settings.catalog, status, load_state(runtime), window=settings.window,
+                        interval=settings.interval)
     with db.transaction() as connection:
         state = _load(connection)
         # A tick within half an interval of the last evaluation is another replica's tick (or a retry):
@@ -344,6 +348,7 @@ def run_once(runtime: Runtime, *, at: datetime) -> WatchRun:
             stepped = step(state, status, sustain=settings.sustain, repage=settings.repage, silences=silences)
             events = stepped.events
             state = stepped.state
+            date_onsets(state, onsets, at=at, after=last)
             _save(connection, state, at=at)
             _record_samples(connection, status)
     upcoming = [due for due in due_times(state, sustain=settings.sustain, repage=settings.repage,
