@@ -100,7 +100,8 @@ class RolloutState(BaseModel):
                 and (self.current_step_index is None or self.current_step_index >= self.step_count))
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """A Kubernetes timestamp (`2026-11-29T01:00:00Z`) as a datetime; None when absent or not a time."""
     if not value:
         return None
     try:
@@ -129,7 +130,7 @@ def rollout_state(obj: KubeObject) -> RolloutState:
         phase=str(status.get("phase") or ""), message=str(status.get("message") or ""),
         current_step_index=None if index is None else int(index),
         pause_reasons=[str(p.get("reason") or "") for p in pauses],
-        pause_started=_parse_time(pauses[0].get("startTime")) if pauses else None,
+        pause_started=parse_time(pauses[0].get("startTime")) if pauses else None,
         current_pod_hash=str(status.get("currentPodHash") or ""), stable_rs=str(status.get("stableRS") or ""),
         abort=bool(status.get("abort")),
         canary_weight=None if weights.get("weight") is None else int(weights["weight"]),

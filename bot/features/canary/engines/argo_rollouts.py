@@ -34,7 +34,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 from bot.core.runtime import Runtime
 from bot.features.canary.inputs import stages
@@ -48,6 +47,7 @@ from commands.argo_rollouts import (
     StageStop,
     abort_patch,
     image_patch,
+    parse_time,
     position,
     promote_patches,
     replica_set_image,
@@ -369,7 +369,7 @@ class ArgoRolloutsEngine:
                                      pods=PodCount(ready=0, desired=0, error=str(exc)), error=str(exc))
         conditions = [EngineCondition(type=str(c.get("type", "")), status=str(c.get("status", "")),
                                       reason=str(c.get("reason") or ""), message=str(c.get("message") or ""),
-                                      last_transition=_when(c.get("lastTransitionTime")))
+                                      last_transition=parse_time(c.get("lastTransitionTime")))
                       for c in state.conditions]
         moments = [c.last_transition for c in conditions if c.last_transition] + (
             [state.pause_started] if state.pause_started else [])
@@ -380,15 +380,6 @@ class ArgoRolloutsEngine:
             message=f"phase {state.phase or '?'}, step {state.current_step_index}/{state.step_count}"
                     + (f": {message}" if message else ""),
             last_transition=max(moments) if moments else None, resource=self.resource)
-
-
-def _when(value: object) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _phase(state: RolloutState, run: CanaryRun | None) -> EnginePhase:
