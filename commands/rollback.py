@@ -20,11 +20,13 @@ from pydantic import BaseModel, Field
 from commands.cluster import Cluster, ClusterError, ClusterErrorKind, DeploymentState
 from commands.last_stable import (
     HistoryRecord,
+    LastStable,
     LastStableRefused,
     ReleaseOutcome,
     ReleaseTarget,
     StableHistory,
     chosen_target,
+    digest_problem,
     resolve_last_stable,
 )
 from commands.ports import Clock
@@ -38,6 +40,19 @@ class TargetChoice(BaseModel):
     outcome: ReleaseOutcome
     at: datetime
     by: str
+
+
+class CanaryInFlight(BaseModel):
+    """The canary run active when the rollback was planned: confirming aborts it first (docs/rollback.md)."""
+
+    id: str
+    image: str  # what the canary serves
+    stable_image: str  # what was stable when it started: the rollback's default target
+    stage: int  # 1-based
+    stage_name: str
+    weight: int | None = None
+    engine: str = "gateway"
+    stable_from: str = ""  # what the engine read the stable image from, e.g. "the Rollout"
 
 
 class RollbackPlan(BaseModel):
@@ -62,6 +77,13 @@ class RollbackPlan(BaseModel):
     chosen_by: str | None = None
     chosen_as: str | None = None
     choices: list[TargetChoice] = Field(default_factory=list)
+    # The canary run that was active when planned (added with "rollback ends the canary"): aborted first.
+    canary: CanaryInFlight | None = None
+
+    @property
+    def changes_image(self) -> bool:
+        """False when only the canary is in the way: the workload already runs the target (gateway engine)."""
+        return self.current_image != self.target_image
 
 
 MAX_CHOICES = 10
@@ -118,15 +140,20 @@ class RollbackResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     # Set when another process finished this rollback after its executor was lost (crash, kill -9).
     resumed_by: str | None = None
+    # What ending the active canary run first did (mrkdwn line), when one was active.
+    canary_note: str | None = None
 
 
 def plan_rollback(*, cluster: Cluster, history: StableHistory, target: ReleaseTarget, now: datetime,
                   expires_in: timedelta, plan_id: str, reason: str, requested_by: str,
-                  channel: str, to: str | None = None, chosen_by: str | None = None) -> RollbackPlan | RollbackRefused:
+                  channel: str, to: str | None = None, chosen_by: str | None = None,
+                  canary: CanaryInFlight | None = None) -> RollbackPlan | RollbackRefused:
     """Read the current image and resolve the target; reads only. ClusterError becomes a refusal.
 
     Without `to`, the target is the newest stable image that differs from what runs now; with it,
-    the release or digest the person chose (`chosen_by`, default the requester).
+    the release or digest the person chose (`chosen_by`, default the requester). With a canary
+    active (`canary`), the default target is the stable image from before it (whatever the history
+    says), and a workload that already runs it is no refusal: aborting the canary is the change.
     """
     try:
         current = cluster.read_deployment(namespace=target.namespace, name=target.deployment)
@@ -137,15 +164,19 @@ def plan_rollback(*, cluster: Cluster, history: StableHistory, target: ReleaseTa
                 f"(it has {', '.join(current.images) or 'none'}).",
                 what_to_do="Check release.container in the config.",
             )
-        stable = (chosen_target(to, history=history, target=target) if to
-                  else resolve_last_stable(history=history, cluster=cluster, target=target, running=running))
+        if to:
+            stable: LastStable | LastStableRefused = chosen_target(to, history=history, target=target)
+        elif canary is not None and canary.stable_image:
+            stable = _before_canary(canary, target)
+        else:
+            stable = resolve_last_stable(history=history, cluster=cluster, target=target, running=running)
         if isinstance(stable, LastStableRefused):
             return RollbackRefused(reason=stable.reason, what_to_do=stable.what_to_do)
         offered = history.stable(limit=50)
     except ClusterError as exc:
         return RollbackRefused(reason=str(exc), what_to_do="Fix the cause and run the rollback again, or follow "
                                "ops/runbooks/CANARY-ROLLBACK.md by hand.")
-    if running == stable.image:
+    if running == stable.image and canary is None:
         return RollbackRefused(
             reason=f"{target.namespace}/{target.deployment} already runs "
             + ("the last stable image" if not to else "the image you chose,") + f" {stable.image} "
@@ -168,8 +199,25 @@ def plan_rollback(*, cluster: Cluster, history: StableHistory, target: ReleaseTa
         current_image=running, target_image=stable.image, source=str(stable.source), source_detail=stable.detail,
         reason=reason, requested_by=requested_by, channel=channel, requested_at=now, expires_at=now + expires_in,
         target_release=stable.record, chosen_by=(chosen_by or requested_by) if to else None, chosen_as=to,
-        choices=choices,
+        choices=choices, canary=canary,
     )
+
+
+def _before_canary(canary: CanaryInFlight, target: ReleaseTarget) -> LastStable | LastStableRefused:
+    """The image that was stable when canary `canary.id` started (the canary's own record of it)."""
+    problem = digest_problem(canary.stable_image, target.repository)
+    if problem:
+        return LastStableRefused(
+            reason=f"Canary `{canary.id}` recorded {problem} as the stable image before it; the bot only rolls "
+            "back to a digest it can verify.",
+            what_to_do="Choose the target with `/bizra rollback --to <release #|digest>` (`/bizra history` lists "
+            "them).")
+    return LastStable(image=canary.stable_image.strip(), source=CANARY_SOURCE,
+                      detail=f"what {canary.stable_from or 'the engine'} ran as stable when canary `{canary.id}` "
+                             f"started (stage {canary.stage} now)")
+
+
+CANARY_SOURCE = "canary run's stable image"
 
 
 def execute_rollback(*, cluster: Cluster, clock: Clock, plan: RollbackPlan, confirmed_by: str,

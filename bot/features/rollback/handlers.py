@@ -5,7 +5,8 @@ the change and posts a confirmation showing namespace/deployment and current ima
 image@digest as a channel message, through the poster (the outbox), so its ts is known at once and
 stored with it (the expiry job edits it when it expires); whoever asked gets an ephemeral link to
 it. Confirm (`rollback.confirm`, value = confirmation id) by someone holding `rollback` claims the
-confirmation atomically (confirmations.py) and executes: the image is patched, the
+confirmation atomically (confirmations.py) and executes: an active canary run is aborted first
+(canary_run.py; its failure is said, never blocks), the image is patched (or, already in place, only followed), the
 rollout followed with progress posted in the confirmation's thread, the incident bundle written,
 the outcome audited, a recovered image recorded as last stable, and the summary posted in the
 thread; the confirmation message is replaced by the result. On the console (no buttons) type
@@ -35,6 +36,7 @@ from bot.core.runtime import Runtime
 from bot.features.access.enforce import require
 from bot.features.releases.history import StoreHistory, record_stable
 from bot.features.rollback import confirmations as confirmations
+from bot.features.rollback.canary_run import CanaryEnded, end_first, in_flight
 from bot.features.rollback.incidents import Snapshot, share_bundle, snapshot, write_bundle
 from bot.features.rollback.render import (
     CANCEL_ACTION,
@@ -56,6 +58,7 @@ from commands.rollback import (
     RollbackRefused,
     RollbackResult,
     execute_rollback,
+    follow_rollout,
     plan_rollback,
 )
 
@@ -173,7 +176,7 @@ def offer(runtime: Runtime, *, reason: str, user_id: str, channel_id: str,
         planned = plan_rollback(
             cluster=cluster, history=StoreHistory(runtime), target=rollback_target(runtime), now=runtime.clock.now(),
             expires_in=timedelta(minutes=settings.confirmation_minutes), plan_id=secrets.token_hex(4),
-            reason=reason, requested_by=user_id, channel=channel_id, to=to,
+            reason=reason, requested_by=user_id, channel=channel_id, to=to, canary=in_flight(runtime),
         )
     if isinstance(planned, RollbackRefused):
         record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
@@ -182,7 +185,9 @@ def offer(runtime: Runtime, *, reason: str, user_id: str, channel_id: str,
         return planned
     confirmations.save(runtime, planned)
     detail = (f"confirmation {planned.id}; target from the {planned.source}"
-              + (f" (chosen with --to {to})" if to else "") + f"; reason: {reason}")
+              + (f" (chosen with --to {to})" if to else "") + f"; reason: {reason}"
+              + (f"; canary {planned.canary.id} at stage {planned.canary.stage} to be aborted first"
+                 if planned.canary else ""))
     if runtime.surface == "console":
         record(runtime, actor=user_id, channel=channel_id, action="rollback.request", target=_target_name(runtime),
                before=planned.current_image, after=planned.target_image, outcome=AuditOutcome.REQUESTED,
@@ -268,6 +273,7 @@ def retarget(runtime: Runtime, *, value: str, user_id: str, channel_id: str, pla
             cluster=cluster, history=StoreHistory(runtime), target=rollback_target(runtime), now=shown.requested_at,
             expires_in=shown.expires_at - shown.requested_at, plan_id=shown.id, reason=shown.reason,
             requested_by=shown.requested_by, channel=shown.channel, to=f"#{number}", chosen_by=user_id,
+            canary=in_flight(runtime),
         )
     if isinstance(planned, RollbackRefused):
         record(runtime, actor=user_id, channel=channel_id, action="rollback.target", target=_target_name(runtime),
@@ -380,11 +386,15 @@ def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: 
     A plain function: any thread may run it. `lease` is the claim (looked up when not given). Raises
     `confirmations.LostClaim` when another process took the confirmation over meanwhile.
     """
-    settings = runtime.config.release.rollback
     target = rollback_target(runtime)
     held = lease or confirmations.current_lease(runtime, plan.id)
     thread = ProgressThread(runtime, channel_id=channel_id, thread_ts=thread_ts)
     thread.post(RollbackStarted(plan=plan, confirmed_by=user_id))
+    # An active canary ends first (all traffic back on stable); its failure never stops the rollback.
+    ended = end_first(runtime, plan, user_id=user_id,
+                      link=permalink(runtime, channel=channel_id, ts=thread_ts) if thread_ts else None)
+    if ended is not None:
+        thread.post(ended.line)
     try:
         cluster = workload_cluster(runtime)
     except ClusterError as exc:
@@ -396,16 +406,45 @@ def _execute(runtime: Runtime, plan: RollbackPlan, *, user_id: str, channel_id: 
     if held is not None:
         confirmations.save_before(runtime, held, json.dumps(before.parts, default=str))
     if cluster is not None:
-        result = execute_rollback(
-            cluster=cluster, clock=runtime.clock, plan=plan, confirmed_by=user_id,
-            deadline_seconds=settings.rollout_deadline_seconds, poll_seconds=settings.poll_interval_seconds,
-            wait=_beating(runtime, held),  # real time between polls; the deadline is on the runtime's clock
-            on_progress=lambda point: thread.post(point),
-        )
+        result = _apply(runtime, cluster, plan, user_id=user_id, thread=thread, held=held)
+    if ended is not None:
+        result.canary_note = ended.line
     if held is not None:
         confirmations.heartbeat(runtime, held)  # still ours? A take-over concludes it instead (LostClaim)
     return conclude(runtime, result, cluster=cluster, before=before, thread=thread, actor=user_id,
-                    channel_id=channel_id)
+                    channel_id=channel_id, note=_canary_audit(ended))
+
+
+def _apply(runtime: Runtime, cluster: Cluster, plan: RollbackPlan, *, user_id: str, thread: ProgressThread,
+           held: confirmations.Lease | None) -> RollbackResult:
+    """Patch the image and follow the rollout; only follow it when the workload runs the target already.
+
+    It does when only the canary was in the way (the gateway engine's stable Deployment), or when the
+    canary's abort set it back itself (the Argo Rollout's template): a patch conditioned on the image
+    the confirmation showed would be refused, though the rollback is in place.
+    """
+    settings = runtime.config.release.rollback
+    try:
+        running = cluster.read_deployment(namespace=plan.namespace, name=plan.deployment).images.get(plan.container)
+    except ClusterError:
+        running = None  # the patch says what is wrong
+    if running == plan.target_image:
+        return follow_rollout(
+            cluster=cluster, clock=runtime.clock, plan=plan, confirmed_by=user_id, confirmed_at=runtime.clock.now(),
+            deadline_seconds=settings.rollout_deadline_seconds, poll_seconds=settings.poll_interval_seconds,
+            wait=_beating(runtime, held), on_progress=lambda point: thread.post(point))
+    return execute_rollback(
+        cluster=cluster, clock=runtime.clock, plan=plan, confirmed_by=user_id,
+        deadline_seconds=settings.rollout_deadline_seconds, poll_seconds=settings.poll_interval_seconds,
+        wait=_beating(runtime, held),  # real time between polls; the deadline is on the runtime's clock
+        on_progress=lambda point: thread.post(point),
+    )
+
+
+def _canary_audit(ended: CanaryEnded | None) -> str:
+    if ended is None:
+        return ""
+    return ("" if ended.ok else "canary NOT aborted: ") + ended.audit_note
 
 
 def _beating(runtime: Runtime, lease: confirmations.Lease | None) -> Callable[[float], None]:

@@ -6,7 +6,9 @@ and every half heartbeat timeout) looks for `running` confirmations whose heartb
 (`confirmations.take_over`), which says in the confirmation's thread that it resumed after the
 original executor was lost, then:
 
-- when the Deployment runs the rollback's target image (the patch landed), follows the rollout to
+- when the Deployment runs the rollback's target image (the patch landed, or was never needed: a
+  gateway canary in the way), first ends the canary run the confirmation named if it is still
+  active (docs/rollback.md#a-canary-in-flight), then follows the rollout to
   its end or to the original deadline (counted from the confirmation), writing the heartbeat as it
   goes, and concludes exactly as the executor would have: the incident bundle, the final audit row,
   the target recorded as last stable when the rollout recovered, and the summary in the thread;
@@ -24,6 +26,7 @@ from datetime import datetime
 from bot.core.audit import record
 from bot.core.runtime import Runtime
 from bot.features.rollback import confirmations
+from bot.features.rollback.canary_run import end_first, in_flight
 from bot.features.rollback.handlers import ProgressThread, _beating, _target_name, conclude
 from bot.features.rollback.incidents import Snapshot
 from bot.features.rollback.render import RollbackInterrupted, RollbackResumed
@@ -71,14 +74,26 @@ def resume(runtime: Runtime, taken: confirmations.Takeover) -> None:
         return
     problem = resume_problem(plan, running)
     if problem:
+        active = in_flight(runtime) if plan.canary else None
+        if active is not None:  # the canary was to end first; nothing is applied without a person again
+            problem += (f" Canary `{active.id}` is still active at stage {active.stage}: `/bizra canary abort` "
+                        "ends it.")
         _interrupt(runtime, taken, thread, problem)
         return
+    # The image change is in place, or was never needed (gateway engine): the confirmed abort of the canary
+    # is finished too, if the lost executor had not done it (a no-op when the run is over).
+    pending_abort = plan.canary is not None and in_flight(runtime) is not None
+    ended = end_first(runtime, plan, user_id=taken.confirmed_by, link=None) if pending_abort else None
+    if ended is not None:
+        thread.post(ended.line)
     settings = runtime.config.release.rollback
     result = follow_rollout(cluster=cluster, clock=runtime.clock, plan=plan, confirmed_by=taken.confirmed_by,
                             confirmed_at=taken.confirmed_at, deadline_seconds=settings.rollout_deadline_seconds,
                             poll_seconds=settings.poll_interval_seconds, wait=_beating(runtime, lease),
                             on_progress=lambda point: thread.post(point))
     result.resumed_by = me
+    if ended is not None:
+        result.canary_note = ended.line
     confirmations.heartbeat(runtime, lease)  # still ours? (LostClaim when taken over again meanwhile)
     before = (Snapshot(json.loads(taken.before_snapshot)) if taken.before_snapshot
               else Snapshot({"unavailable": "the executor was lost before it read the Deployment"}))

@@ -81,11 +81,21 @@ def _hm(when: datetime) -> str:
 
 def change(plan: RollbackPlan) -> str:
     """What the rollback changes, in mrkdwn (short digests; the full ones are in `full_digests`)."""
-    return (
-        f"*{plan.namespace}/{plan.deployment}*, container `{plan.container}`\n"
-        f"`{short_digest(plan.current_image)}` (running now) → `{short_digest(plan.target_image)}`\n"
-        f"{target_origin(plan)}"
-    )
+    moves = (f"`{short_digest(plan.current_image)}` (running now) → `{short_digest(plan.target_image)}`"
+             if plan.changes_image else
+             f"`{short_digest(plan.target_image)}` runs already: no image change, only the canary ends")
+    canary = f"{canary_line(plan)}\n" if plan.canary else ""
+    return f"{canary}*{plan.namespace}/{plan.deployment}*, container `{plan.container}`\n{moves}\n{target_origin(plan)}"
+
+
+def canary_line(plan: RollbackPlan) -> str:
+    """The active canary the rollback aborts first (empty without one)."""
+    canary = plan.canary
+    if canary is None:
+        return ""
+    weight = f" ({canary.weight}%)" if canary.weight is not None else ""
+    return (f":warning: Canary `{canary.id}` at stage {canary.stage}{weight} will be aborted first: all traffic "
+            f"back on stable, `{short_digest(canary.image)}` scaled to zero ({canary.engine} engine).")
 
 
 def target_origin(plan: RollbackPlan) -> str:
@@ -98,6 +108,8 @@ def target_origin(plan: RollbackPlan) -> str:
         what = plan.source_detail
     if plan.chosen_by:
         return f"Target chosen by {mention(plan.chosen_by)} (`{plan.chosen_as}`) from the {plan.source}: {what}"
+    if plan.canary is not None:
+        return f"Target from the {plan.source}: {what}"
     return f"Target (the newest stable image that differs from what runs) from the {plan.source}: {what}"
 
 
@@ -125,7 +137,8 @@ TARGET_DIALOG_YES = "Change it"
 
 
 def confirm_dialog_text(plan: RollbackPlan) -> str:
-    return (f"Sets container `{plan.container}` of {plan.namespace}/{plan.deployment} to "
+    first = f"Aborts canary `{plan.canary.id}`, then sets" if plan.canary else "Sets"
+    return (f"{first} container `{plan.container}` of {plan.namespace}/{plan.deployment} to "
             f"`{short_digest(plan.target_image)}` now.")
 
 
@@ -150,6 +163,10 @@ def plan_text(plan: RollbackPlan) -> str:
         f"        →  {plan.target_image}",
         f"  {origin}: {plan.source_detail}",
     ]
+    if plan.canary:
+        weight = f" ({plan.canary.weight}%)" if plan.canary.weight is not None else ""
+        lines.append(f"  Canary {plan.canary.id} at stage {plan.canary.stage}{weight} will be aborted first "
+                     f"(all traffic back on stable, {plan.canary.image} scaled to zero).")
     if plan.choices:
         others = ", ".join(f"#{c.release} {short_digest(c.image)}" for c in plan.choices
                            if c.image != plan.target_image)
@@ -219,13 +236,21 @@ def refused_lines(refused: RollbackRefused) -> list[str]:
 
 def started_text(started: RollbackStarted) -> str:
     plan = started.plan
-    return (f"Rollback confirmed by {started.confirmed_by}: setting {plan.namespace}/{plan.deployment} "
+    first = f"aborting canary {plan.canary.id}, then " if plan.canary else ""
+    if not plan.changes_image:
+        return (f"Rollback confirmed by {started.confirmed_by}: {first}checking {plan.namespace}/{plan.deployment}, "
+                f"which runs {plan.target_image} already. Following the rollout…")
+    return (f"Rollback confirmed by {started.confirmed_by}: {first}setting {plan.namespace}/{plan.deployment} "
             f"container {plan.container} to {plan.target_image} (was {plan.current_image}). Following the rollout…")
 
 
 def started_line(started: RollbackStarted) -> str:
     plan = started.plan
-    return (f":rewind: Rollback confirmed by {mention(started.confirmed_by)}: setting `{plan.container}` to "
+    first = f"aborting canary `{plan.canary.id}`, then " if plan.canary else ""
+    if not plan.changes_image:
+        return (f":rewind: Rollback confirmed by {mention(started.confirmed_by)}: {first}checking `{plan.container}`, "
+                f"which runs `{short_digest(plan.target_image)}` already. Following the rollout…")
+    return (f":rewind: Rollback confirmed by {mention(started.confirmed_by)}: {first}setting `{plan.container}` to "
             f"`{short_digest(plan.target_image)}` (was `{short_digest(plan.current_image)}`). Following the rollout…")
 
 
@@ -307,7 +332,8 @@ def summary_lines(result: RollbackResult) -> list[str]:
         f"# {_HEADLINE[result.outcome]}",
         "",
         f"- Target: {plan.namespace}/{plan.deployment}, container {plan.container}",
-        f"- Change: {plan.current_image} → {plan.target_image}",
+        f"- Change: {plan.current_image} → {plan.target_image}" if plan.changes_image
+        else f"- Change: none to the image ({plan.target_image} ran already): ending the canary was the change",
         f"- Target source: {plan.source} ({plan.source_detail})",
         f"- Reason: {plan.reason}",
         f"- Requested by {plan.requested_by} at {plan.requested_at:%Y-%m-%d %H:%M:%S UTC}; "
@@ -324,6 +350,8 @@ def summary_lines(result: RollbackResult) -> list[str]:
         lines.append(f"- Last seen: {last.updated}/{last.desired} updated, {last.available}/{last.desired} available")
     if result.resumed_by:
         lines.append(f"- Resumed by {result.resumed_by} after the original executor was lost")
+    if result.canary_note:
+        lines.append(f"- Canary: {result.canary_note}")
     for warning in result.warnings:
         lines.append(f"- Warning: {warning}")
     if result.bundle_path:
@@ -345,7 +373,9 @@ def result_details(result: RollbackResult) -> str:
     plan = result.plan
     lines = [
         f"• Target: {plan.namespace}/{plan.deployment}, container `{plan.container}`",
-        f"• Change: `{short_digest(plan.current_image)}` → `{short_digest(plan.target_image)}`",
+        f"• Change: `{short_digest(plan.current_image)}` → `{short_digest(plan.target_image)}`" if plan.changes_image
+        else f"• Change: none to the image (`{short_digest(plan.target_image)}` ran already): ending the canary "
+             "was the change",
         f"• {target_origin(plan)}",
         f"• Reason: {plan.reason.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}",
         f"• Requested by {mention(plan.requested_by)} {slack_date(plan.requested_at)}; confirmed by "
@@ -362,6 +392,8 @@ def result_details(result: RollbackResult) -> str:
         lines.append(f"• Last seen: {last.updated}/{last.desired} updated, {last.available}/{last.desired} available")
     if result.resumed_by:
         lines.append(f"• Resumed by `{result.resumed_by}` after the original executor was lost")
+    if result.canary_note:
+        lines.append(f"• Canary: {result.canary_note}")
     lines += [f"• Warning: {warning}" for warning in result.warnings]
     if result.bundle_path:
         lines.append(f"• Incident bundle: `{result.bundle_path}`")

@@ -9,9 +9,10 @@ from typing import Any
 
 from bot.core.audit import latest
 from bot.core.config import BizraConfig
-from bot.features.releases.history import last_stable
-from tests.canary.conftest import CANDIDATE, MANAGER, NS, RELEASE_CHANNEL, STABLE, MakeDriver, now_clock
-from tests.canary.engines.argo_support import argo_config, argo_seed, rollout_status, template_image
+from bot.features.canary.store import load
+from bot.features.releases.history import last_stable, record_stable
+from tests.canary.conftest import CANDIDATE, MANAGER, RELEASE_CHANNEL, STABLE, MakeDriver, now_clock
+from tests.canary.engines.argo_support import OTHER, argo_config, argo_seed, rollout_status, template_image
 from tests.rollback.conftest import button_value, posted_confirmations
 from tests.support.bot import RunningBot
 from tests.support.kube_api import KubeApiServer
@@ -70,19 +71,29 @@ def test_rollback_after_an_argo_release_goes_back_to_the_previous_replica_set(
     assert not api.calls("PATCH", "/deployments/node0"), "there is no Deployment to patch: the Rollout is the release"
 
 
-def test_rollback_during_an_argo_canary_goes_to_the_stable_replica_set(
+def test_rollback_during_an_argo_canary_aborts_it_and_goes_to_the_stable_replica_set(
         api: KubeApiServer, tmp_path: Path, driver_factory: MakeDriver, slack_recorder: SlackRecorder) -> None:
     argo_seed(api)
     stable_hash = rollout_status(api)["stableRS"]
     driver = driver_factory(rollback_config(api, tmp_path), now_clock())
+    # A later history entry of another image: the history alone would name it; the run's stable image wins.
+    record_stable(driver.bot.runtime, image=OTHER, source="imported", by="U_REL")
     driver.run(f"canary start {CANDIDATE}")
     assert rollout_status(api)["currentPodHash"] != stable_hash
+    active = load(driver.bot.runtime)
+    assert active is not None
 
     shown, result = request_and_confirm(driver.bot, slack_recorder)
 
-    assert STABLE in shown and "Argo Rollout stable ReplicaSet" in shown, shown
-    assert "Rollback complete" in result, result
+    assert STABLE in shown and OTHER not in shown and "what the Rollout ran as stable" in shown, shown
+    assert f"Canary `{active.run.id}` at stage 1 (10%) will be aborted first" in shown, shown
+    assert "Rollback complete" in result and f"Canary `{active.run.id}` at stage 1 aborted first" in result, result
     status = rollout_status(api)
     assert status["currentPodHash"] == stable_hash and status["phase"] == "Healthy"
     assert template_image(api) == STABLE
-    assert api.get("argoproj.io", "rollouts", NS, "node0") is not None
+    assert load(driver.bot.runtime) is None  # the run is over
+    assert api.calls("PATCH", "/rollouts/node0/status"), "the abort went through the Rollout's status.abort"
+    entries = latest(driver.bot.runtime, 30)
+    assert [e.outcome for e in entries if e.action == "canary.abort"] == ["ok"]
+    rollback = next(e for e in entries if e.action == "rollback")
+    assert (rollback.before, rollback.after, rollback.outcome) == (CANDIDATE, STABLE, "ok")

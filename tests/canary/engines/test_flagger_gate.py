@@ -12,6 +12,7 @@ history, are in test_flagger_release.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from bot.core.audit import latest
+from bot.core.config import BizraConfig
 from bot.core.settings import StoreSettings
 from bot.features.canary.flagger import store as flagger_store
 from bot.features.canary.store import load
@@ -36,6 +38,7 @@ from tests.canary.conftest import (
     now_clock,
     text_of,
 )
+from tests.rollback.conftest import button_value, controller, posted_confirmations
 from tests.support.bot import running_bot
 from tests.support.flagger import FlaggerDriver
 from tests.support.kube_api import KubeApiServer
@@ -43,6 +46,7 @@ from tests.support.polling import wait_until
 from tests.support.slack import Message, Recorded, SlackRecorder, block_action_body
 
 TOKEN = "flagger-test-token"  # made up for tests
+RESPONDER = "U_RESP"
 NEWER = "ghcr.io/bizra/node0@sha256:" + "d" * 64
 
 
@@ -52,7 +56,11 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def flagger_config(api: KubeApiServer, tmp_path: Path, **extra: Any) -> Any:
-    return make_config(api, tmp_path, engine="flagger", **extra)
+    raw: dict[str, Any] = make_config(api, tmp_path, engine="flagger", **extra).model_dump(mode="json")
+    raw["access"]["roles"]["responder"] = {"users": [RESPONDER], "permissions": ["rollback"]}  # /bizra rollback
+    raw["release"]["rollback"] = {**raw["release"]["rollback"], "incidents_dir": str(tmp_path / "incidents"),
+                                  "poll_interval_seconds": 0.05, "rollout_deadline_seconds": 20}
+    return BizraConfig.model_validate(raw)
 
 
 @pytest.fixture
@@ -329,3 +337,39 @@ def test_two_bots_on_one_store_answer_flagger_the_same(api: KubeApiServer, tmp_p
         assert [a.status for a in after] == [200, 200] and after[0].text == after[1].text
         assert flagger_store.current(second.runtime, namespace=NS, name="node0") == flagger_store.current(
             first.runtime, namespace=NS, name="node0")
+
+
+# -- /bizra rollback during a Flagger canary ------------------------------------------------------------
+def test_rollback_during_a_flagger_canary_aborts_it_through_the_rollback_hook(
+        gate: tuple[Driver, FlaggerDriver], api: KubeApiServer) -> None:
+    bot, flagger = gate
+    _running(bot, flagger)
+    active = load(bot.bot.runtime)
+    assert active is not None and flagger.weight == 10
+    recorder = bot.bot.recorder
+    status, _ = bot.bot.command("rollback flagger canary is bad", user_id=RESPONDER, channel_id=RELEASE_CHANNEL,
+                                name="cmd")
+    assert status == 200
+    recorder.wait_for(lambda _: bool(recorder.responses("cmd")), timeout=20, what="the confirmation")
+    [posted] = posted_confirmations(recorder, RELEASE_CHANNEL)
+    shown = json.dumps(posted.blocks, ensure_ascii=False)
+    assert f"Canary `{active.run.id}` at stage 1 (10%) will be aborted first" in shown, shown
+    assert STABLE in shown and "what flagger's primary Deployment ran as stable" in shown, shown
+
+    with controller(api, image=STABLE):  # the target Deployment rolls out what the rollback sets
+        status, _ = bot.bot.send(block_action_body(
+            action_id="rollback.confirm", value=button_value(posted, "rollback.confirm"), user_id=RESPONDER,
+            response_url=recorder.response_url("click"), message_ts=posted.ts, channel_id=RELEASE_CHANNEL))
+        assert status == 200
+        recorder.wait_for(lambda _: bool(recorder.responses("click")), timeout=30, what="the rollback result")
+    result = json.dumps(recorder.responses("click")[0].body, ensure_ascii=False)
+
+    assert "Rollback complete" in result and f"Canary `{active.run.id}` at stage 1 aborted first" in result, result
+    assert load(bot.bot.runtime) is None
+    bound = flagger_store.by_canary(bot.bot.runtime, active.run.id)
+    assert bound is not None and bound.state == flagger_store.RunState.ABORTED
+    # Flagger's next interval: the target is back on the primary's image, all traffic on the primary.
+    flagger.tick()
+    assert flagger.weight == 0 and flagger.primary_image() == STABLE
+    aborts = [e for e in latest(bot.bot.runtime, 40) if e.action == "canary.abort"]
+    assert [(e.actor, e.outcome) for e in aborts] == [(RESPONDER, "ok")]
