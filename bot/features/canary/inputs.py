@@ -17,6 +17,7 @@ from bot.core.runtime import Runtime
 from bot.features.slo.watch import slo_history
 from commands.canary import GateVerdict, ManifestError, PodCount, SloSample, Stage
 from commands.cluster import Cluster, ClusterError, KubeObject
+from commands.gates import evaluate_release, release_inputs
 from commands.slo import SloState
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ def gap_limit(runtime: Runtime) -> timedelta:
 
 def gate_verdict(runtime: Runtime) -> GateVerdict:
     """Evaluate the release gates now (commands/gates.py); any failure to evaluate is not a pass."""
-    from commands.gates import evaluate_release, release_inputs
-
     try:
         report = evaluate_release(**release_inputs(runtime.config.gates))
     except Exception as exc:  # a missing artifacts dir or key file must refuse the start, with the reason
