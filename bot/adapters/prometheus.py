@@ -131,12 +131,15 @@ class PrometheusSource:
         return Reading(values=values, windows=windows)
 
     def range(self, slo: SloDefinition, *, window: str, start: datetime, end: datetime,
-              points: int = 120) -> list[Series]:
-        """The SLO's value over [start, end] (for charts); an empty list when Prometheus has nothing."""
+              points: int = 120, subsecond: bool = False) -> list[Series]:
+        """The SLO's value over [start, end] (charts, evidence); an empty list when Prometheus has nothing.
+
+        Steps are whole seconds (at least 1 s), as charts and the evidence archive record them;
+        `subsecond=True` (the SLO watch dating a breach's start, bot/features/slo/onset.py) lets a span
+        shorter than `points` seconds use sub-second steps, which Prometheus takes as plain seconds."""
         step = (end - start) / timedelta(seconds=1) / points
-        # Whole seconds for charts; a span shorter than `points` seconds (the SLO watch dating a breach's
-        # start, bot/features/slo/onset.py) at sub-second steps, which Prometheus takes as plain seconds.
-        if step >= 1:
+        if step >= 1 or not subsecond:
+            step = max(1.0, step)
             result = self._client.custom_query_range(slo.promql(window), start_time=start, end_time=end,
                                                      step=f"{int(step)}s")
         else:  # the client rounds start and end to whole seconds; its `params` win over them

@@ -32,7 +32,8 @@ class _Prometheus:
         return Reading(values=[self.value(at)])
 
     def range(self, slo: SloDefinition, *, window: str, start: datetime, end: datetime,
-              points: int = 120) -> list[Series]:
+              points: int = 120, subsecond: bool = False) -> list[Series]:
+        assert subsecond, "the watch asks for sub-second steps (whole seconds cannot date a breach within a tick)"
         self.asked.append((start, end))
         if self.fail:
             raise ConnectionError("Prometheus is unreachable")

@@ -59,7 +59,7 @@ def first_seen(source: object, catalog: Sequence[SloDefinition], status: SloStat
 def _onset(read_range: Callable[..., list[Series]], slo: SloDefinition, *, window: str, start: datetime,
            end: datetime) -> datetime | None:
     """The earliest point in (start, end] from which the SLO breaches at every point up to `end`."""
-    series = read_range(slo, window=window, start=start, end=end, points=STEPS)
+    series = read_range(slo, window=window, start=start, end=end, points=STEPS, subsecond=True)
     values: dict[datetime, list[float]] = {}
     for line in series:
         for moment, value in line.points:
