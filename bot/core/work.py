@@ -44,9 +44,9 @@ T = TypeVar("T")
 Lane = Literal["slow", "long"]
 
 # A lane's worker waits at most this long for the requests being answered before it starts a job: a
-# burst of 200 commands is acked in well under a second, and work after an ack may take its time
-# (a response_url answers for 30 minutes).
-DEFER_AT_MOST_SECONDS = 0.5
+# burst of 200 commands takes a few hundred ms to ack on a small node, work after an ack may take its
+# time (a response_url answers for 30 minutes), and Slack's deadline for the ack is 3 s.
+DEFER_AT_MOST_SECONDS = 2.0
 # A lane whose oldest queued job has waited this long is not keeping up: new work is refused (Busy).
 MAX_QUEUE_WAIT_SECONDS = 30.0
 CPU_NICENESS = 10  # added to the chart process's niceness (lower CPU priority than the serving process)

@@ -69,7 +69,7 @@ def start_leadership(runtime: Runtime) -> Leadership:
 def run(args: argparse.Namespace) -> int:
     from bot.core.config_file import ConfigError  # lazy: keeps `--help` free of it
     from bot.surfaces.cli.db import schemas_of  # lazy: as above (it names the Slack surface's table)
-    from bot.surfaces.http import HttpServer  # lazy: slack_bolt and prometheus_client; only `serve` pays them
+    from bot.surfaces.http import HttpServer, tune_for_serving  # lazy: slack_bolt, prometheus_client; `serve` only
     from bot.surfaces.scheduler import start_scheduler  # lazy: apscheduler and the SLO watch; only `serve` pays them
     from bot.surfaces.slack_app import build_app  # lazy: slack_bolt, as above
 
@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     leadership = start_leadership(runtime)  # the Lease election: only the leader runs the background jobs
     scheduler = start_scheduler(runtime)  # the SLO watch
     server = HttpServer(app, host=runtime.secrets.host, port=runtime.secrets.port)
+    tune_for_serving()  # start-up is done: 1 ms GIL switches, the start-up heap frozen (bot/surfaces/http.py)
     socket_mode = None
     try:
         if runtime.secrets.slack_app_token is not None:
