@@ -22,14 +22,14 @@ the watch's next tick, like any other page).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from bot.core.json_body import parse_body
 from bot.core.runtime import Runtime
 from bot.features.slo.watch import _db, _load, _save, deliver
 from commands.breach import Alert, AlertKind
@@ -91,18 +91,7 @@ def _authorized(runtime: Runtime, authorization: str | None) -> bool:
 
 def parse(body: bytes) -> AmPayload | str:
     """The payload, or why it is not one (the 400's text)."""
-    try:
-        raw = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return "the body is not JSON"
-    if not isinstance(raw, dict):
-        return "the body is not a JSON object"
-    try:
-        return AmPayload.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return f"not an Alertmanager v4 payload: {where}: {first['msg']}"
+    return parse_body(body, AmPayload, what="an Alertmanager v4 payload")
 
 
 def _key(alert: AmAlert) -> str:

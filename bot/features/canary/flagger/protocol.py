@@ -23,10 +23,11 @@ of the environment variable `canary.flagger.token_env`. Nothing of the token is 
 from __future__ import annotations
 
 import hmac
-import json
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.core.json_body import parse_body
 
 MAX_BODY_BYTES = 64 * 1024  # Flagger's payloads are a few hundred bytes; metadata is the Canary author's
 
@@ -90,18 +91,8 @@ def halt(text: str, *, status: int = 409) -> Answer:
 
 def parse(body: bytes) -> HookCall | str:
     """The payload, or why it is not one (the 400's text)."""
-    try:
-        raw = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return "the body is not JSON; Flagger sends {name, namespace, phase, checksum, metadata}"
-    if not isinstance(raw, dict):
-        return "the body is not a JSON object; Flagger sends {name, namespace, phase, checksum, metadata}"
-    try:
-        return HookCall.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return f"not a Flagger webhook payload: {where}: {first['msg']}"
+    return parse_body(body, HookCall, what="a Flagger webhook payload",
+                      expected="Flagger sends {name, namespace, phase, checksum, metadata}")
 
 
 def authorized(call: HookCall, *, key: str, expected: str) -> bool:
