@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.gates.evidence import RELEASE_KEY, copy_shipped
@@ -26,7 +28,11 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def test_work_acknowledged_before_sigterm_still_reaches_slack(slack_recorder: SlackRecorder, tmp_path: Path) -> None:
+# SIGTERM is Kubernetes stopping the pod; SIGINT is Ctrl-C on a terminal running serve: both stop in order.
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_work_acknowledged_before_the_stop_signal_still_reaches_slack(
+    slack_recorder: SlackRecorder, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     config = tmp_path / "bizra.yaml"
     config.write_text(yaml.safe_dump({
         "gates": {"artifacts_dir": str(copy_shipped(tmp_path / "artifacts")), "trusted_keys": [str(RELEASE_KEY)]},
@@ -45,11 +51,12 @@ def test_work_acknowledged_before_sigterm_still_reaches_slack(slack_recorder: Sl
         body = slash_command_body("gates", response_url=slack_recorder.response_url("term"))
         status, _ = post(f"http://127.0.0.1:{port}/slack/events", body, sign(SIGNING_SECRET, body))
         assert status == 200
-        process.terminate()  # right after the ack, while the verdict may still be in the making
+        process.send_signal(stop_signal)  # right after the ack, while the verdict may still be in the making
         assert process.wait(timeout=20) == 0, log.read_text()
         [verdict] = slack_recorder.responses("term")
         assert "grade A+" in verdict.body["text"]
-        assert "SIGTERM: stopping" in log.read_text()
+        assert f"{stop_signal.name}: stopping" in log.read_text()
+        assert "Traceback" not in log.read_text()
     finally:
         if process.poll() is None:
             process.kill()

@@ -48,10 +48,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(tmp_path: Path) -> Iterator[tuple[SlackRecorder, SocketModeServer, ServeProcess]]:
-    """A recording Slack, its Socket Mode server, and `bizra serve` connected to it (stopped on exit)."""
+def _serving(tmp_path: Path, *, hold_handshake: bool = False) -> Iterator[tuple[SlackRecorder, SocketModeServer,
+                                                                                ServeProcess]]:
+    """A recording Slack, its Socket Mode server, and `bizra serve` connected to it (stopped on exit).
+
+    hold_handshake: yield while serve is still inside its connect, its upgrade request unanswered."""
     recorder = SlackRecorder().start()
     socket_mode = SocketModeServer(recorder).start()
+    if hold_handshake:
+        socket_mode.hold_handshakes.set()
     try:
         config = tmp_path / "bizra.yaml"
         config.write_text(yaml.safe_dump({
@@ -81,7 +86,10 @@ def _serving(tmp_path: Path) -> Iterator[tuple[SlackRecorder, SocketModeServer, 
         running = ServeProcess(process=process, port=port, log=log)
         try:
             try:
-                socket_mode.wait_connected(timeout=15)
+                if hold_handshake:
+                    socket_mode.wait_handshake_held(timeout=15)
+                else:
+                    socket_mode.wait_connected(timeout=15)
             except AssertionError as exc:
                 raise AssertionError(f"{exc}; exit code {process.poll()}; serve's log:\n{running.output()}") from exc
             yield recorder, socket_mode, running
@@ -199,4 +207,18 @@ def test_sigterm_closes_the_socket_and_exits_cleanly(tmp_path: Path) -> None:
     with _serving(tmp_path) as (_, _, serve):  # a process of its own: this test stops it
         serve.process.terminate()  # what Kubernetes sends when it stops the pod
         assert serve.process.wait(timeout=15) == 0, serve.output()
+        assert "SIGTERM: stopping" in serve.output()
+
+
+def test_sigterm_during_the_socket_mode_connect_still_stops_serve(tmp_path: Path) -> None:
+    """Found in CI: a SIGTERM landing while serve was inside the WebSocket connect was swallowed by
+    slack_sdk's reconnect (it catches every Exception there), and the pod ran on until SIGKILL."""
+    with _serving(tmp_path, hold_handshake=True) as (_, socket_mode, serve):
+        serve.process.terminate()  # serve is waiting for the 101 to its upgrade request
+        socket_mode.release_handshakes()
+        try:
+            code = serve.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            code = None
+        assert code == 0, f"exit code {code}; serve's log:\n{serve.output()}"
         assert "SIGTERM: stopping" in serve.output()

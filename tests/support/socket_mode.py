@@ -76,6 +76,11 @@ class SocketModeServer:
     problems: list[str] = field(default_factory=list)
     connections: list[_Connection] = field(default_factory=list)
     pushed: set[str] = field(default_factory=set)
+    # While set, upgrade requests wait here before their 101 (the client sits inside its connect);
+    # `handshakes_waiting` counts those that arrived. Tests use it to land a signal mid-connect.
+    hold_handshakes: threading.Event = field(default_factory=threading.Event)
+    handshakes_waiting: int = 0
+    _release: threading.Event = field(default_factory=threading.Event)
     _listener: socket.socket | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closing: bool = False
@@ -88,6 +93,7 @@ class SocketModeServer:
 
     def stop(self) -> None:
         self._closing = True
+        self._release.set()
         for conn in self._live():
             with contextlib.suppress(OSError):  # the bot may have hung up already
                 conn.send(_CLOSE, struct.pack("!H", 1001) + b"server stopping")
@@ -162,6 +168,10 @@ class SocketModeServer:
             return None
         if urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("ticket") != ["test-ticket"]:
             self._problem(f"connected to a URL apps.connections.open did not hand out: {path}")
+        if self.hold_handshakes.is_set():
+            with self._lock:
+                self.handshakes_waiting += 1
+            self._release.wait(timeout=30)
         accept = base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
         sock.sendall(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -223,6 +233,14 @@ class SocketModeServer:
     # What tests use.
     def wait_connected(self, *, timeout: float = 15.0) -> None:
         wait_until(self._live, timeout=timeout, what="the bot to open a Socket Mode connection")
+
+    def wait_handshake_held(self, *, timeout: float = 15.0) -> None:
+        """With `hold_handshakes` set: until a client is waiting, inside its connect, for our 101."""
+        wait_until(lambda: self.handshakes_waiting > 0, timeout=timeout, what="the bot to ask for a WebSocket upgrade")
+
+    def release_handshakes(self) -> None:
+        self.hold_handshakes.clear()
+        self._release.set()
 
     def push(self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool = True) -> str:
         """Send one envelope on the newest live connection, as Slack does; returns its envelope_id."""

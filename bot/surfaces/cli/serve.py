@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
-import threading
 from typing import TYPE_CHECKING
 
 from bot.surfaces.cli.common import add_verb, runtime_from
@@ -26,12 +26,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-class _Stop(Exception):
-    """SIGTERM (Kubernetes stopping the pod): leave the serving loop and shut down in order."""
+class StopSignals:
+    """SIGTERM (Kubernetes stopping the pod) and SIGINT (Ctrl-C), as something the main thread waits for.
 
+    The handlers raise nothing: an exception raised into whatever the main thread was doing is lost when
+    that code catches broadly (slack_sdk's Socket Mode connect catches every Exception and reconnects, so
+    a SIGTERM during the connect left the pod running until SIGKILL). Python's C-level handler writes the
+    signal's number to a pipe (`signal.set_wakeup_fd`), so a signal that arrives before `wait` is not missed.
+    """
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise _Stop
+    HANDLED = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)  # set_wakeup_fd requires it: a full pipe must not block a handler
+
+    def install(self) -> None:
+        """On the main thread, before anything else is started."""
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        for signum in self.HANDLED:
+            signal.signal(signum, self._noted)
+
+    @staticmethod
+    def _noted(signum: int, frame: object) -> None:
+        """Nothing to do: the wakeup byte already woke `wait` (a Python handler must exist for it to be sent)."""
+
+    def wait(self) -> str:
+        """Block until SIGTERM or SIGINT; the signal's name."""
+        while True:
+            for number in os.read(self._read, 64):
+                if number in self.HANDLED:
+                    return signal.Signals(number).name
+
+    def ignore_further(self) -> None:
+        """A second SIGTERM (or Ctrl-C) must not cut the orderly shutdown short."""
+        for signum in self.HANDLED:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def startup_problems(config: BizraConfig, secrets: Secrets) -> list[str]:
@@ -91,10 +121,11 @@ def run(args: argparse.Namespace) -> int:
     work = runtime.work.get()  # slow work's executors (bot/core/work.py)
     work.warm_up()  # spawn the chart process now, not on the first `/bizra slo`
 
-    # Python dies on SIGTERM without unwinding; turning it into an exception lets the server stop
-    # taking requests and lets work already acknowledged (a rollback following its rollout) finish:
-    # the work executors are shut down waiting for it, within the pod's grace period.
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Python dies on SIGTERM without unwinding; waiting for it instead lets the server stop taking
+    # requests and lets work already acknowledged (a rollback following its rollout) finish: the work
+    # executors are shut down waiting for it, within the pod's grace period.
+    stop = StopSignals()
+    stop.install()
     leadership = start_leadership(runtime)  # the Lease election: only the leader runs the background jobs
     scheduler = start_scheduler(runtime)  # the SLO watch
     server = HttpServer(app, host=runtime.secrets.host, port=runtime.secrets.port)
@@ -108,17 +139,15 @@ def run(args: argparse.Namespace) -> int:
             server.start_background()
             log.info("Socket Mode; health and metrics on %s:%d", runtime.secrets.host, server.port)
             socket_mode = SocketModeHandler(app, runtime.secrets.slack_app_token.get_secret_value())
-            socket_mode.start()
+            socket_mode.connect()  # returns once connected; the client's own threads receive and reconnect
         else:
-            log.info("HTTP mode on %s:%d (/slack/events, /healthz, /metrics)", runtime.secrets.host, server.port)
-            # The server runs on its own thread: waitress's loop would swallow an exception raised in
-            # it by the SIGTERM handler; the main thread only waits for the signal.
+            # The server runs on its own thread; the main thread only waits for the signal.
             server.start_background()
-            threading.Event().wait()
-    except _Stop:
-        log.info("SIGTERM: stopping; work already acknowledged finishes first")
+            log.info("HTTP mode on %s:%d (/slack/events, /healthz, /metrics)", runtime.secrets.host, server.port)
+        received = stop.wait()  # a signal that came during the connect is already waiting here
+        log.info("%s: stopping; work already acknowledged finishes first", received)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the shutdown short
+        stop.ignore_further()
         if socket_mode is not None:
             socket_mode.close()
         if scheduler is not None:
