@@ -77,7 +77,8 @@ def _allowed(runtime: Runtime, user_id: str, permission: str, *, channel_id: str
 def _rollbacks(runtime: Runtime, *, at: datetime) -> list[HomeRollback]:
     return [HomeRollback(id=p.plan.id, channel=p.channel, requested_by=p.plan.requested_by,
                          current_image=p.plan.current_image, target_image=p.plan.target_image,
-                         expires_at=p.plan.expires_at) for p in confirmations.pending(runtime, now=at)]
+                         expires_at=p.plan.expires_at, canary=p.plan.canary)
+            for p in confirmations.pending(runtime, now=at)]
 
 
 def _canary(runtime: Runtime, *, at: datetime) -> tuple[HomeCanary | None, str | None]:

@@ -16,6 +16,7 @@ from bot.features.releases.render import mention
 from commands.breach import Alert
 from commands.canary import human, short_image
 from commands.last_stable import HistoryRecord, short_digest
+from commands.rollback import CanaryInFlight
 from commands.slo import SloState, SloStatus
 
 SLO_ICON = {SloState.OK: ":large_green_circle:", SloState.BREACHING: ":red_circle:",
@@ -64,6 +65,10 @@ class HomeRollback(BaseModel):
     current_image: str
     target_image: str
     expires_at: datetime
+    canary: CanaryInFlight | None = None  # the run confirming aborts first
+
+    def changes_image(self) -> bool:
+        return self.current_image != self.target_image
 
 
 class HomeView(BaseModel):
@@ -151,13 +156,24 @@ def alert_lines(view: HomeView) -> list[str]:
 
 def rollback_lines(view: HomeView) -> list[str]:
     """Rollback confirmations awaiting a decision, and what the *Roll back…* button does (for those who may)."""
-    lines = [f":rewind: Rollback `{r.id}` awaits confirmation in <#{r.channel}>: `{short_digest(r.current_image)}` → "
-             f"`{short_digest(r.target_image)}`, requested by {mention(r.requested_by)}, expires "
-             f"{when(r.expires_at, slack=True)}" for r in view.rollbacks]
+    lines = [f":rewind: Rollback `{r.id}` awaits confirmation in <#{r.channel}>: {rollback_change(r)}, requested by "
+             f"{mention(r.requested_by)}, expires {when(r.expires_at, slack=True)}" for r in view.rollbacks]
     if view.can_rollback:
         lines.append(f"*{ROLLBACK_LABEL}* posts a rollback confirmation in <#{view.release_channel}>, for someone "
                      "holding `rollback` to confirm there.")
     return lines
+
+
+def rollback_change(plan: HomeRollback) -> str:
+    """What confirming changes. During a canary run the workload may already run the target (only the
+    canary's share of traffic is in the way): then "`a` → `a`" would say nothing, the abort is the change."""
+    image_change = f"`{short_digest(plan.current_image)}` → `{short_digest(plan.target_image)}`"
+    if plan.canary is None:
+        return image_change
+    abort = f"aborts canary `{plan.canary.id}` (stage {plan.canary.stage}, `{short_digest(plan.canary.image)}`)"
+    if not plan.changes_image():
+        return f"{abort}, back to `{short_digest(plan.target_image)}`"
+    return f"{abort}, then {image_change}"
 
 
 def rollback_question(view: HomeView) -> str:
@@ -169,7 +185,7 @@ def rollback_question(view: HomeView) -> str:
 
 def release_line(record: HistoryRecord) -> str:
     return (f"#{record.id} `{short_image(record.image)}` {record.outcome} · {when(record.at, slack=True)} "
-            f"by {record.by} ({record.source})")
+            f"by {mention(record.by)} ({record.source})")
 
 
 def release_lines(view: HomeView) -> list[str]:
