@@ -115,4 +115,4 @@ def test_a_new_leader_runs_its_jobs_at_once_not_at_the_next_interval(elector: Ma
         assert beta.step()
         wait_until(lambda: hourly.runs, timeout=10, what="the hourly job to run on the new leader")
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.stop(timeout=10)

@@ -262,4 +262,4 @@ def test_the_scheduler_of_bizra_serve_sends_what_slack_refused(
         slack_recorder.wait_for(lambda _: _thread(slack_recorder, parent) == ["stage 1 applied"], timeout=15,
                                 what="the refused reply, sent by the outbox job")
     finally:
-        scheduler.shutdown(wait=False)
+        scheduler.stop(timeout=10)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apscheduler.schedulers.base import STATE_STOPPED
 
 from bot.assembly import build_runtime
 from bot.core import audit
@@ -209,7 +210,7 @@ def test_the_scheduler_runs_a_job_again_when_its_body_asks(tmp_path: Path, slack
     try:
         poll(lambda: len(runs) >= 2, timeout=10, what="the requested second run", interval=0.02)
     finally:
-        scheduler.shutdown(wait=True)
+        scheduler.stop(timeout=20)
     assert len(runs) == 2
     assert runs[1] >= asked[0] - timedelta(milliseconds=5)  # APScheduler's clock vs the runtime's: same wall clock
 
@@ -319,5 +320,41 @@ def test_a_wake_up_and_an_interval_run_never_overlap(tmp_path: Path, slack_recor
                  what="the interval run to be skipped", interval=0.02)
         finally:
             release.set()
-            scheduler.shutdown(wait=True)
+            scheduler.stop(timeout=20)
     assert active[1] == 1 and len(calls) == 2
+
+
+def test_stopping_the_scheduler_waits_for_a_running_job_that_books_a_wake_up(
+    tmp_path: Path, slack_recorder: SlackRecorder
+) -> None:
+    """Found with the page-latency bench, which hung at exit: APScheduler's `shutdown(wait=True)` holds its
+    job-store lock while it joins the running jobs, and a job that then books its wake-up (`get_job`,
+    `add_job`) waits for that lock forever. Stopping must wait for the run, and the run must end."""
+    config = slo_config("http://127.0.0.1:9", tmp_path, enabled=False)
+    runtime = build_runtime(config=config, secrets=secrets_for(slack_recorder))
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def body(_runtime: Any, at: datetime) -> datetime | None:
+        started.set()
+        release.wait(timeout=20)  # busy while the scheduler is being stopped
+        finished.set()
+        return at + timedelta(seconds=30)  # then asks to run again, as the SLO watch does
+
+    runtime.registry.add_job(Job(name="books", body=body, interval=lambda _config: 3600.0))
+    scheduler = start_scheduler(runtime)
+    assert scheduler is not None
+    poll(started.is_set, timeout=10, what="the job's first run", interval=0.02)
+    stopped = threading.Event()
+
+    def stop() -> None:
+        scheduler.stop(timeout=20)
+        stopped.set()
+
+    stopper = threading.Thread(target=stop, daemon=True)  # daemon: a deadlock must fail the test, not hang it
+    stopper.start()
+    poll(lambda: scheduler.state == STATE_STOPPED, timeout=10, what="the scheduler to stop taking runs",
+         interval=0.02)
+    assert not stopped.is_set(), "stopping returned while the job was still running"
+    release.set()
+    poll(stopped.is_set, timeout=10, what="stop() to return once the job ended", interval=0.02)
+    assert finished.is_set()

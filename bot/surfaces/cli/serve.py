@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How long stopping waits for background runs in progress (an SLO tick ends within its own deadline);
+# within Kubernetes' default 30 s grace period, leaving time for the work already acknowledged.
+JOBS_STOP_SECONDS = 20.0
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_verb(subparsers, "serve", help="run the Slack app (HTTP on $PORT, or Socket Mode)")
@@ -151,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         if socket_mode is not None:
             socket_mode.close()
         if scheduler is not None:
-            scheduler.shutdown(wait=False)
+            # The runs in progress end before the Lease is released, so a new leader never runs one beside them.
+            scheduler.stop(timeout=JOBS_STOP_SECONDS)
         leadership.stop()  # releases the Lease: the next replica takes over at once
         server.stop()  # no new requests; requests being answered finish
         work.shutdown(wait=True)  # acknowledged work finishes and answers
