@@ -26,7 +26,7 @@ from commands.slo import Paging, Reading, Series, SloDefinition, SloState, SloSt
 
 log = logging.getLogger(__name__)
 
-STEPS = 20  # points between the two evaluations: a 1 s interval is dated to 50 ms
+STEPS = 100  # points between the two evaluations: a 1 s interval is dated to 10 ms, 5 min to 3 s
 
 
 def first_seen(source: object, catalog: Sequence[SloDefinition], status: SloStatus, previous: BreachState, *,
