@@ -43,7 +43,10 @@ _MIN_SECRET = 4  # shorter values would redact ordinary words
 # C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
+# The scheme's length is bounded (RFC 3986 schemes are short): unbounded, a long run of letters (an unsigned
+# 1 MiB body) was scanned again from each word boundary, quadratic time holding the interpreter lock. The
+# rest only starts at a `://`, and each part stops at the next `/`, so the whole scan stays linear.
+_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^:/@\s]*):(?P<password>[^@/\s]+)@")
 # A command's response_url (and incoming webhooks) carry a token in their path: anyone holding one may answer.
 _SLACK_HOOK = re.compile(r"(?P<head>https://hooks\.slack(?:-gov)?\.com/[a-z]+/)[^\s'\"<>)]+")
 # Libraries that log request bodies and envelopes: from the key that introduces one, the rest goes.
@@ -140,7 +143,8 @@ def safe_message(record: logging.LogRecord) -> str:
         message = str(record.msg) % args if args else str(record.msg)
     except Exception:  # a format string that does not match its arguments: show both, never raise
         message = f"{record.msg!s} {args!r}"
-    message = _drop_bodies(record.name, SECRETS.redact(message))
+    # The body goes first: nothing is spent redacting what is not logged.
+    message = SECRETS.redact(_drop_bodies(record.name, message))
     return escape(truncate(message, MAX_MESSAGE))
 
 
