@@ -88,6 +88,9 @@ def _open_home(bot: RunningBot, user: str) -> dict[str, Any]:
     assert status == 200
     wait_until(lambda: len([c for c in bot.recorder.calls("views.publish")
                             if c.body.get("user_id") == user]) > before, what=f"the Home tab of {user}")
+    # The handler remembers the viewer (and the digest shown) right after views.publish returns; a refresh
+    # run before that would not know the viewer yet (seen under CPU load).
+    wait_until(bot.runtime.work.get().idle, what="the Home handler to remember the viewer")
     return bot.recorder.home_views[user]
 
 
