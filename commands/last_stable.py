@@ -168,28 +168,20 @@ def resolve_last_stable(
         return _checked(annotated, StableSource.ANNOTATION,
                         f"annotation `{target.annotation}` on {target.namespace}/{target.deployment}", target)
     if target.flagger_primary is not False:
-        primary = cluster.read_object(api_version="apps/v1", kind="Deployment", namespace=target.namespace,
-                                      name=target.primary)
+        primary = _primary_image(cluster, target)
+        if isinstance(primary, LastStableRefused):
+            return primary
         if primary is not None:
-            containers = (((primary.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-            image = next((c.get("image", "") for c in containers if c.get("name") == target.container), "")
-            if not image:
-                return LastStableRefused(
-                    reason=f"{target.namespace}/{target.primary} has no container `{target.container}`.",
-                    what_to_do=_WHAT_TO_DO.format(annotation=target.annotation, repository=target.repository,
-                                                  namespace=target.namespace, deployment=target.deployment),
-                )
-            if running is not None and image == running:
+            if running is not None and primary == running:
                 same = same or (running, StableSource.FLAGGER_PRIMARY)
                 return _nothing_older(same, target)
-            return _checked(image, StableSource.FLAGGER_PRIMARY,
+            return _checked(primary, StableSource.FLAGGER_PRIMARY,
                             f"container `{target.container}` of {target.namespace}/{target.primary}", target)
         if target.flagger_primary is True and same is None:
             return LastStableRefused(
                 reason=f"release.flagger_primary is on, but {target.namespace}/{target.primary} does not exist, and "
                 "neither the bot's history nor the annotation names a stable image.",
-                what_to_do=_WHAT_TO_DO.format(annotation=target.annotation, repository=target.repository,
-                                              namespace=target.namespace, deployment=target.deployment),
+                what_to_do=_what_to_do(target),
             )
     if same is not None:
         return _nothing_older(same, target)
@@ -197,9 +189,13 @@ def resolve_last_stable(
         reason="No last stable image is known: the bot's release history is empty, the Deployment has no "
         f"`{target.annotation}` annotation" + (", and there is no Flagger primary." if target.flagger_primary
                                                 else "."),
-        what_to_do=_WHAT_TO_DO.format(annotation=target.annotation, repository=target.repository,
-                                      namespace=target.namespace, deployment=target.deployment),
+        what_to_do=_what_to_do(target),
     )
+
+
+def _what_to_do(target: ReleaseTarget) -> str:
+    return _WHAT_TO_DO.format(annotation=target.annotation, repository=target.repository,
+                              namespace=target.namespace, deployment=target.deployment)
 
 
 def _primary_image(cluster: Cluster, target: ReleaseTarget) -> str | LastStableRefused | None:
@@ -213,8 +209,7 @@ def _primary_image(cluster: Cluster, target: ReleaseTarget) -> str | LastStableR
     if not image:
         return LastStableRefused(
             reason=f"{target.namespace}/{target.primary} has no container `{target.container}`.",
-            what_to_do=_WHAT_TO_DO.format(annotation=target.annotation, repository=target.repository,
-                                          namespace=target.namespace, deployment=target.deployment))
+            what_to_do=_what_to_do(target))
     return str(image)
 
 
@@ -325,7 +320,6 @@ def _checked(image: str, source: StableSource | str, detail: str, target: Releas
     if problem:
         return LastStableRefused(
             reason=f"The {source} gives {problem}; the bot only rolls back to a digest it can verify.",
-            what_to_do=_WHAT_TO_DO.format(annotation=target.annotation, repository=target.repository,
-                                          namespace=target.namespace, deployment=target.deployment),
+            what_to_do=_what_to_do(target),
         )
     return LastStable(image=image.strip(), source=source, detail=detail, record=record)

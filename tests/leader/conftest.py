@@ -3,7 +3,7 @@ on one clock that only moves when a test says so."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,15 +22,6 @@ T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 SETTINGS = LeaderElectionSettings(enabled=True, lease_duration=15, renew_deadline=10, retry_period=2)
 
 MakeElector = Callable[[str], LeaseElector]
-
-
-@pytest.fixture
-def api() -> Iterator[KubeApiServer]:
-    server = KubeApiServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

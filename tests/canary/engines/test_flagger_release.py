@@ -72,6 +72,23 @@ def _tick(flagger: FlaggerDriver, driver: Driver, clock: FixedClock, *, seconds:
     return flagger.tick()
 
 
+def _held_at_stage_one(metrics: tuple[PrometheusServer, Slot], api: KubeApiServer, tmp_path: Path,
+                       driver_factory: MakeDriver, clock: FixedClock) -> tuple[Driver, FlaggerDriver]:
+    """A Flagger run at 10 %, waiting for the traffic increase. The SLO watch evaluates every second in real
+    time, with 3 s bakes and a long sustain, so a breach blocks steps without an auto-rollback."""
+    prom, slot = metrics
+    config = make_config(api, tmp_path, engine="flagger", bake=[0.05, 0.05, 0.05],
+                         slo=slo_config(prom.url, window="3s", sustain="10m", slot=slot, interval="1s"))
+    driver = driver_factory(config, clock)
+    flagger = _flagger(driver, api)
+    flagger.set_image(CANDIDATE)
+    flagger.tick()
+    driver.run(f"canary start {CANDIDATE}")
+    tick_until(driver, clock, lambda: True, what="a first evaluation")
+    assert [flagger.tick() for _ in range(3)] == ["progressing", "weight-10", "waiting-for-traffic"]
+    return driver, flagger
+
+
 def test_flagger_release_goes_through_every_stage_and_completes(
         metrics: tuple[PrometheusServer, Slot], api: KubeApiServer, tmp_path: Path,
         driver_factory: MakeDriver) -> None:
@@ -160,16 +177,7 @@ def test_a_granted_step_is_held_when_an_slo_breaches_before_flagger_takes_it(
     prom, slot = metrics
     node0: Node0Exporter = slot.exporter
     clock = now_clock()
-    # Real-time evaluations every second; a long sustain, so the breach blocks without an auto-rollback.
-    config = make_config(api, tmp_path, engine="flagger", bake=[0.05, 0.05, 0.05],
-                         slo=slo_config(prom.url, window="3s", sustain="10m", slot=slot, interval="1s"))
-    driver = driver_factory(config, clock)
-    flagger = _flagger(driver, api)
-    flagger.set_image(CANDIDATE)
-    flagger.tick()
-    driver.run(f"canary start {CANDIDATE}")
-    tick_until(driver, clock, lambda: True, what="a first evaluation")
-    assert [flagger.tick() for _ in range(3)] == ["progressing", "weight-10", "waiting-for-traffic"]
+    driver, flagger = _held_at_stage_one(metrics, api, tmp_path, driver_factory, clock)
     held_since = clock.now()
     tick_until(driver, clock, lambda: (clock.now() - held_since).total_seconds() >= 4, what="stage 1's 3 s bake")
     assert "stage 2/3" in text_of(driver.run("canary promote"))
@@ -236,15 +244,7 @@ def test_a_completion_held_by_a_breach_is_forced_through_by_a_forced_promote(
     prom, slot = metrics
     node0: Node0Exporter = slot.exporter
     clock = now_clock()
-    config = make_config(api, tmp_path, engine="flagger", bake=[0.05, 0.05, 0.05],
-                         slo=slo_config(prom.url, window="3s", sustain="10m", slot=slot, interval="1s"))
-    driver = driver_factory(config, clock)
-    flagger = _flagger(driver, api)
-    flagger.set_image(CANDIDATE)
-    flagger.tick()
-    driver.run(f"canary start {CANDIDATE}")
-    tick_until(driver, clock, lambda: True, what="a first evaluation")
-    assert [flagger.tick() for _ in range(3)] == ["progressing", "weight-10", "waiting-for-traffic"]
+    driver, flagger = _held_at_stage_one(metrics, api, tmp_path, driver_factory, clock)
 
     def bake() -> None:  # real time: the SLO watch evaluates what Prometheus scraped up to now
         tick_until(driver, clock, lambda: "Promotable now" in text_of(driver.run("canary status", user=VIEWER)),
